@@ -1,0 +1,214 @@
+"""Registry credentials: which `auths` entry applies, and answering Basic/Bearer challenges."""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from .errors import AuthError
+from .reference import normalize_registry
+from .transport import Endpoint, Transport
+
+
+@dataclass(frozen=True)
+class AuthEntry:
+    """One `auths` entry. `repo` is host[:port][/path prefix]; G2 spells it `registry`."""
+
+    host: str  # lowercased, Docker Hub normalized, without port
+    port: str | None
+    path: str  # repository prefix, may be empty
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    insecure: bool | None = None
+    plain_http: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The entry as written, without secrets, for messages."""
+        host = f"{self.host}:{self.port}" if self.port else self.host
+        return f"{host}/{self.path}" if self.path else host
+
+
+def split_host(registry: str) -> tuple[str, str | None]:
+    if registry.startswith("["):  # [ipv6]:port
+        host, _, rest = registry.partition("]")
+        return host + "]", rest[1:] if rest.startswith(":") else None
+    host, _, port = registry.partition(":")
+    return host, port or None
+
+
+def match_score(entry: AuthEntry, registry: str, repository: str) -> int:
+    """How well `entry` fits `registry/repository`, as KubeKey v4.0.3 scores it; 0: not at all.
+
+    Host: must be equal (Docker Hub's aliases are one host). Port: equal or both absent 2,
+    given on one side only 1; two different ports do not fit (KubeKey scores them 1 and so
+    sends one port's password to another). Path: equal +2, a prefix at a `/` boundary +1,
+    anything else does not fit.
+    """
+    host, port = split_host(registry)
+    if entry.host != normalize_registry(host):
+        return 0
+    if entry.port == port:
+        score = 2
+    elif entry.port is None or port is None:
+        score = 1
+    else:
+        return 0
+    if not entry.path:
+        return score
+    if repository == entry.path:
+        return score + 2
+    if repository.startswith(entry.path + "/"):
+        return score + 1
+    return 0
+
+
+def select_auth(entries: list[AuthEntry], registry: str, repository: str) -> AuthEntry | None:
+    """The best-fitting entry: highest score, then the longer path prefix, then the first.
+
+    Unlike KubeKey v4.0.3, an entry that does not fit is never used, so its credentials
+    cannot reach an unrelated registry.
+    """
+    best, best_key = None, (0, 0)
+    for entry in entries:
+        score = match_score(entry, registry, repository)
+        key = (score, entry.path.count("/") + 1 if entry.path else 0)
+        if score and key > best_key:
+            best, best_key = entry, key
+    return best
+
+
+def endpoint_for(registry_host: str, entry: AuthEntry | None, skip_tls_verify: bool) -> Endpoint:
+    insecure = skip_tls_verify if entry is None or entry.insecure is None else entry.insecure
+    verify: bool | str = not insecure
+    if verify and entry is not None and entry.ca_file:
+        verify = entry.ca_file
+    cert = None
+    if entry is not None and entry.cert_file:
+        cert = (entry.cert_file, entry.key_file or entry.cert_file)
+    return Endpoint(
+        host=registry_host,
+        plain_http=bool(entry and entry.plain_http),
+        verify=verify,
+        cert=cert,
+    )
+
+
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"|(\w+)=([^\s,]+)')
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    params = {}
+    for match in _CHALLENGE.finditer(rest):
+        key = match.group(1) or match.group(3)
+        params[key.lower()] = match.group(2) if match.group(1) else match.group(4)
+    return scheme.lower(), params
+
+
+@dataclass
+class Authenticator:
+    """Answers one registry's challenges; tokens are cached per scope until they expire."""
+
+    transport: Transport
+    endpoint: Endpoint
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    _scheme: str | None = None
+    _bearer: dict[str, str] = field(default_factory=dict)
+    _tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.username or self.password)
+
+    def headers(self, scope: str) -> dict[str, str]:
+        """Authorization to send before any challenge, from what earlier answers taught."""
+        if self._scheme == "basic" and self.has_credentials:
+            return {"Authorization": self._basic()}
+        if self._scheme == "bearer":
+            with self._lock:
+                cached = self._tokens.get(scope)
+            if cached and cached[1] > time.monotonic():
+                return {"Authorization": f"Bearer {cached[0]}"}
+        return {}
+
+    def answer(self, response: requests.Response, scope: str) -> dict[str, str]:
+        """Authorization for a retry after `response` (a 401); AuthError if we cannot."""
+        header = response.headers.get("WWW-Authenticate", "")
+        scheme, params = parse_challenge(header)
+        if scheme == "basic":
+            if not self.has_credentials:
+                raise AuthError(f"{self.endpoint.host} requires credentials", 401, "UNAUTHORIZED")
+            self._scheme = "basic"
+            return {"Authorization": self._basic()}
+        if scheme == "bearer" and params.get("realm"):
+            self._scheme = "bearer"
+            token = self._fetch_token(params, scope)
+            return {"Authorization": f"Bearer {token}"}
+        raise AuthError(
+            f"{self.endpoint.host} answered 401 with an unsupported challenge {header[:80]!r}", 401
+        )
+
+    def _basic(self) -> str:
+        pair = f"{self.username or ''}:{self.password or ''}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+    def _fetch_token(self, params: dict[str, str], scope: str) -> str:
+        query: list[tuple[str, str]] = []
+        if params.get("service"):
+            query.append(("service", params["service"]))
+        for part in scope.split(" "):
+            if part:
+                query.append(("scope", part))
+        realm = params["realm"]
+        # Never send credentials in clear text because an HTTPS registry's challenge asked to.
+        if self.has_credentials and not self.endpoint.plain_http and realm.startswith("http://"):
+            raise AuthError(f"{self.endpoint.host}: token realm {realm} is not HTTPS", 401)
+        headers = {"Authorization": self._basic()} if self.has_credentials else {}
+        token_endpoint = Endpoint(
+            host=urlsplit(realm).netloc,
+            plain_http=realm.startswith("http://"),
+            verify=self.endpoint.verify,
+            cert=self.endpoint.cert,
+        )
+        url = f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}"
+        response = self.transport.request(
+            "GET", url, token_endpoint, headers=headers, body=None, allow_redirects=False
+        )
+        with response:
+            if response.status_code in (401, 403):
+                what = "wrong username or password" if self.has_credentials else "anonymous access"
+                raise AuthError(
+                    f"token server {token_endpoint.host} refused {what} for {scope or 'login'} "
+                    f"({response.status_code})",
+                    response.status_code,
+                    "UNAUTHORIZED" if response.status_code == 401 else "DENIED",
+                )
+            if response.status_code != 200:
+                raise AuthError(
+                    f"token server {token_endpoint.host} answered {response.status_code}",
+                    response.status_code,
+                )
+            try:
+                content = response.json()
+                token = content.get("token") or content.get("access_token")
+                lifetime = float(content.get("expires_in") or 60)
+            except (ValueError, AttributeError, TypeError):
+                token, lifetime = None, 0
+        if not isinstance(token, str) or not token:
+            raise AuthError(f"token server {token_endpoint.host} returned no token")
+        with self._lock:
+            # Renew a little early so a token does not expire between HEAD and PUT.
+            self._tokens[scope] = (token, time.monotonic() + max(lifetime - 5, 1))
+        return token

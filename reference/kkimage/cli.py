@@ -1,0 +1,230 @@
+"""The `kkimage` command: the only place that prints, and that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, NoReturn
+
+from . import __version__
+from .errors import KkImageError, TaskError
+from .ops import DEFAULT_JOBS, Engine, ImageResult, RunOptions, run_tasks
+from .ops.inspect import list_images, verify_store
+from .progress import progress_for
+from .store import Store
+from .task import Variables, load_yaml, parse_tasks
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"kkimage: error: {message} (see {self.prog} --help)\n")
+
+
+def _warn(message: str) -> None:
+    print(f"kkimage: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _size(nbytes: int) -> str:
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{nbytes} B"
+
+
+def _human_line(result: ImageResult) -> str:
+    if result.status == "skipped":
+        return f"skipped {result.source}: {result.message}"
+    verb = {"pull": "pulled", "push": "pushed", "copy": "copied"}[result.operation]
+    target = "" if result.operation == "pull" else f" -> {result.destination}"
+    digest = (result.destination_digest or "")[:19]
+    platforms = ",".join(result.platforms) or "-"
+    moved = f"{_size(result.bytes_transferred)} transferred, {_size(result.bytes_skipped)} present"
+    if result.bytes_mounted:
+        moved += f", {_size(result.bytes_mounted)} mounted"
+    return f"{verb} {result.source}{target} {digest} {platforms} ({moved})"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jobs", type=int, default=DEFAULT_JOBS, metavar="N",
+        help=f"blobs (and images) transferred at once (default {DEFAULT_JOBS})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-per-registry", type=int, default=None, metavar="N",
+        help="connections to one registry at once (default: --jobs)",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    parser.add_argument("--vars", action="append", default=[], metavar="VARS.yaml")
+    parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto")
+
+
+def _auth_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--auths", metavar="AUTHS.yaml", help="YAML list of auths entries")
+    parser.add_argument("--skip-tls-verify", action="store_true")
+
+
+def _platform_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--platform", action="append", default=None, metavar="PLATFORM",
+        help="e.g. linux/amd64 (repeat or separate with commas; default: all)",
+    )  # fmt: skip
+    parser.add_argument("--policy", choices=("strict", "warn"), default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="kkimage",
+        description="Pull, push and copy container images as KubeKey's image module does.",
+    )
+    parser.add_argument("--version", action="version", version=f"kkimage {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run a KubeKey task file")
+    run.add_argument("task", metavar="TASK.yaml")
+    _common(run)
+
+    pull = commands.add_parser("pull", help="registry -> local store")
+    pull.add_argument("manifests", nargs="+", metavar="IMAGE")
+    pull.add_argument("--images-dir", required=True, metavar="DIR")
+    _platform_flags(pull)
+    _auth_flags(pull)
+    _common(pull)
+
+    push = commands.add_parser("push", help="local store -> registry")
+    push.add_argument("--images-dir", required=True, metavar="DIR")
+    push.add_argument("--dest", required=True, metavar="TEMPLATE")
+    push.add_argument("--src-pattern", metavar="REGEX")
+    _auth_flags(push)
+    _common(push)
+
+    copy = commands.add_parser("copy", help="local store -> local store")
+    copy.add_argument("manifests", nargs="*", metavar="IMAGE", help="default: every image")
+    copy.add_argument("--from-path", required=True, metavar="DIR")
+    copy.add_argument("--to-path", required=True, metavar="DIR")
+    copy.add_argument("--pattern", metavar="REGEX")
+    _platform_flags(copy)
+    _common(copy)
+
+    ls = commands.add_parser("ls", help="list the images in a store")
+    ls.add_argument("dir", metavar="DIR")
+    ls.add_argument("--json", action="store_true")
+
+    verify = commands.add_parser("verify", help="check every blob and manifest of a store")
+    verify.add_argument("dir", metavar="DIR")
+    verify.add_argument("--json", action="store_true")
+    return parser
+
+
+def _platforms(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [p.strip() for value in values for p in value.split(",") if p.strip()]
+
+
+def _task_document(args: argparse.Namespace) -> Any:
+    """The task a convenience subcommand stands for, so that it has run's exact semantics."""
+    if args.command == "run":
+        return load_yaml(args.task, "task file")
+    op: dict[str, Any] = {}
+    if args.command in ("pull", "push"):
+        op["images_dir"] = args.images_dir
+        if args.auths:
+            op["auths"] = load_yaml(args.auths, "auths file")
+        if args.skip_tls_verify:
+            op["skip_tls_verify"] = True
+    if args.command in ("pull", "copy"):
+        if args.platform is not None:
+            op["platform"] = _platforms(args.platform)
+        if args.policy:
+            op["policy"] = args.policy
+    if args.command == "pull":
+        op["manifests"] = args.manifests
+    elif args.command == "push":
+        op["dest"] = args.dest
+        if args.src_pattern:
+            op["src_pattern"] = args.src_pattern
+    else:
+        op["from"] = {"path": args.from_path}
+        if args.manifests:
+            op["from"]["manifests"] = args.manifests
+        op["to"] = {"path": args.to_path}
+        if args.pattern:
+            op["to"]["pattern"] = args.pattern
+    return [{"name": args.command, "image": {args.command: op}}]
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    if args.jobs < 1 or (args.max_per_registry is not None and args.max_per_registry < 1):
+        raise TaskError("--jobs and --max-per-registry must be at least 1")
+    variables = Variables()
+    for path in args.vars:
+        variables.load_file(path)
+    for assignment in args.var:
+        variables.set(assignment)
+    tasks = parse_tasks(_task_document(args), variables.values, _warn)
+    options = RunOptions(args.jobs, args.max_per_registry or args.jobs)
+    images = sum(
+        len(t.pull.manifests) if t.pull else 1 for t in tasks
+    )  # an estimate for the display
+    progress = progress_for(images, {"auto": None, "always": True, "never": False}[args.progress])
+    report = (lambda result: None) if args.json else (lambda r: print(_human_line(r), flush=True))
+    try:
+        with Engine(args.jobs, progress, _warn) as engine:
+            results = run_tasks(tasks, variables.values, engine, options, report)
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps({"ok": True, "images": [r.to_json() for r in results]}, indent=2))
+    return 0
+
+
+def _ls(args: argparse.Namespace) -> int:
+    listings = list_images(Store(args.dir))
+    if args.json:
+        print(json.dumps([vars(listing) for listing in listings], indent=2))
+        return 0
+    for listing in listings:
+        platforms = ",".join(listing.platforms) or "-"
+        print(f"{listing.reference}\t{listing.digest}\t{platforms}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    problems = verify_store(Store(args.dir))
+    if args.json:
+        print(json.dumps({"ok": not problems, "problems": problems}, indent=2))
+    else:
+        for problem in problems:
+            print(problem)
+        print(f"{args.dir}: {'intact' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = {"ls": _ls, "verify": _verify}.get(args.command, _transfer)
+    try:
+        return command(args)
+    except KkImageError as exc:
+        print(f"kkimage: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kkimage: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: still one line, and a way to report it
+        print(
+            f"kkimage: internal error: {type(exc).__name__}: {exc} (please report this)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

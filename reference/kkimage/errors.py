@@ -1,0 +1,82 @@
+"""Every error kkimage raises on purpose.
+
+    KkImageError                  base; str(error) is the one line the CLI prints
+    ├── TaskError                 the task file or a flag is wrong (before any I/O)
+    ├── ReferenceError_           an image reference does not parse or would leave the store
+    ├── TemplateError             a destination template does not parse or uses an undefined name
+    ├── PlatformError             a platform spelling is invalid, or (strict) an image lacks one
+    ├── StoreError                the local store is missing, unreadable or incomplete
+    ├── ManifestError             a manifest is not JSON, or not a manifest kkimage can copy
+    ├── DigestMismatch            content does not hash to the digest it was asked for
+    └── RegistryError             a registry answered with an error or could not be reached
+        ├── AuthError             401/403, or a token server refused
+        └── TransportError        connection, TLS or timeout failure after retries
+
+Anything else escaping the CLI is a bug; the CLI still prints one line for it.
+"""
+
+from __future__ import annotations
+
+
+class KkImageError(Exception):
+    """Base class; the message is complete and fit for one line on stderr."""
+
+    exit_code = 1
+
+    def add_context(self, context: str) -> None:
+        """Prefix the message with what was being done (e.g. the image), once."""
+        message = str(self)
+        if not message.startswith(context):
+            self.args = (f"{context}: {message}",)
+
+
+class TaskError(KkImageError):
+    exit_code = 2
+
+
+class ReferenceError_(KkImageError):
+    exit_code = 2
+
+
+class TemplateError(KkImageError):
+    exit_code = 2
+
+
+class PlatformError(KkImageError):
+    pass
+
+
+class StoreError(KkImageError):
+    pass
+
+
+class ManifestError(KkImageError):
+    pass
+
+
+class DigestMismatch(KkImageError):
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        super().__init__(f"{what}: content hashes to {actual}, expected {expected}")
+        self.expected = expected
+        self.actual = actual
+
+
+class RegistryError(KkImageError):
+    """An error answer from a registry, with the HTTP status and the registry's error code."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class AuthError(RegistryError):
+    pass
+
+
+class TransportError(RegistryError):
+    pass
+
+
+class Cancelled(Exception):
+    """Raised inside a transfer when the run stops because another part of it failed."""

@@ -1,0 +1,61 @@
+"""Running tasks: each task's pull, push and copy, in that order, sharing one engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..registry import Registries
+from ..task import PullSpec, PushSpec, Task
+from ..transport import Transport
+from .copy import copy
+from .engine import Engine, ImageResult
+from .pull import pull
+from .push import push
+
+DEFAULT_JOBS = 8
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    jobs: int = DEFAULT_JOBS
+    connections_per_registry: int = DEFAULT_JOBS
+
+
+def run_tasks(
+    tasks: list[Task],
+    variables: dict[str, Any],
+    engine: Engine,
+    options: RunOptions,
+    report: Callable[[ImageResult], None],
+) -> list[ImageResult]:
+    transport = Transport(pool_size=max(options.jobs, options.connections_per_registry))
+
+    def registries(spec: PullSpec | PushSpec) -> Registries:
+        return Registries(
+            spec.auths,
+            spec.skip_tls_verify,
+            transport,
+            options.connections_per_registry,
+            cancelled=engine.cancelled,
+        )
+
+    results: list[ImageResult] = []
+
+    def done(batch: list[ImageResult]) -> None:
+        for result in batch:
+            report(result)
+        results.extend(batch)
+
+    for task in tasks:
+        if task.pull:
+            done(pull(engine, registries(task.pull), task.pull))
+        if task.push:
+            done(push(engine, registries(task.push), task.push, variables))
+        if task.copy:
+            done(copy(engine, task.copy, variables))
+    return results
+
+
+__all__ = ["DEFAULT_JOBS", "Engine", "ImageResult", "RunOptions", "run_tasks"]

@@ -1,0 +1,112 @@
+"""copy: local store -> local store (`to.path` rendered per image), with platform filtering."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..errors import Cancelled, DigestMismatch
+from ..store import Store, StoredImage
+from ..task import CopySpec
+from ..template import source_variables
+from .engine import BlobOutcome, Engine, ImageResult
+from .plan import plan_image, selected_images, stored_platforms, with_destinations
+
+CHUNK = 1 << 20
+
+
+def copy_blob(engine: Engine, source: Store, target: Store, blob: dict) -> BlobOutcome:
+    """Copy a blob, re-hashing it: a damaged source blob is refused, not propagated."""
+    digest, size = blob["digest"], blob["size"]
+    if target.has_blob(digest, size):
+        return BlobOutcome(skipped=size)
+    engine.progress.expect(size)
+    with source.open_blob(digest) as reader, target.blob_writer(digest, size) as writer:
+        while chunk := reader.read(CHUNK):
+            if engine.cancelled.is_set():
+                raise Cancelled()
+            writer.write(chunk)
+            engine.progress.advance(len(chunk))
+        try:
+            writer.commit()
+        except DigestMismatch as exc:
+            what = f"blob {digest} in store {source.root}"
+            raise DigestMismatch(what, exc.expected, exc.actual) from None
+    return BlobOutcome(transferred=size)
+
+
+class _Targets:
+    """Destination stores by path: one Store object per path, shared by images."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, Store] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> Store:
+        with self._lock:
+            return self._stores.setdefault(path, Store(path))
+
+
+def _copy_image(
+    engine: Engine,
+    source: Store,
+    targets: _Targets,
+    spec: CopySpec,
+    image: StoredImage,
+    target_path: str,
+) -> ImageResult:
+    ref = image.reference
+    target = targets.get(target_path)
+    result = ImageResult("copy", f"{source.root}:{ref}", str(target.root))
+    result.source_digest = image.manifest.digest
+
+    def get_config(descriptor: dict) -> bytes:
+        with source.open_blob(descriptor["digest"]) as handle:
+            return handle.read()
+
+    plan = plan_image(
+        ref,
+        image.manifest,
+        lambda digest: source.read_manifest(ref, digest),
+        get_config,
+        spec.platform,
+        spec.policy,
+        engine.warn,
+    )
+    if plan.skipped:
+        engine.warn(f"{ref}: skipped, {plan.skipped}")
+        result.status, result.message = "skipped", plan.skipped
+        return result
+    futures = [
+        engine.once(
+            ("copy", target.root, blob["digest"]),
+            lambda b=blob: copy_blob(engine, source, target, b),
+        )
+        for blob in plan.blobs
+    ]
+    for future, owned in futures:
+        result.add(future.result(), owned)
+    for child in plan.children:
+        if not target.has_manifest(ref, child.digest):
+            target.write_manifest(ref, child.digest, child)
+    stored = plan.stored_reference
+    target.write_manifest(ref, stored.store_name, plan.root)
+    result.destination = f"{target.root}:{stored}"
+    result.destination_digest = plan.root.digest
+    result.platforms = plan.platforms or stored_platforms(target, plan.root)
+    engine.progress.image_done(str(ref))
+    return result
+
+
+def copy(engine: Engine, spec: CopySpec, variables: dict[str, Any]) -> list[ImageResult]:
+    source = Store(spec.from_path)
+    images = selected_images(source, spec.pattern, spec.manifests)
+    targets = _Targets()
+    pairs = with_destinations(
+        images, lambda ref: spec.to_path.render(source_variables(ref, variables)).strip(), "copy"
+    )
+    return engine.for_each(
+        pairs,
+        lambda pair: _copy_image(engine, source, targets, spec, *pair),
+        label=lambda pair: f"copy {pair[0].reference}",
+    )

@@ -1,0 +1,163 @@
+"""What to transfer for one image: the root to write, its child manifests and blobs.
+
+Shared by pull, push and copy; the source of manifests and configs is passed in as functions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from ..errors import KkImageError, ManifestError, PlatformError
+from ..manifest import Manifest
+from ..platform import Platform, PlatformFilter, spelling, spellings
+from ..reference import ImageReference
+from ..store import Store, StoredImage
+
+MAX_DEPTH = 4  # nested indexes
+T = TypeVar("T")
+
+GetManifest = Callable[[str], Manifest]  # digest -> verified manifest
+GetConfig = Callable[[dict], bytes]  # config descriptor -> verified bytes
+
+
+@dataclass
+class ImagePlan:
+    source: ImageReference
+    source_digest: str
+    root: Manifest  # as it will be written: the source's bytes, or a filtered index
+    children: list[Manifest] = field(default_factory=list)  # deepest first
+    blobs: list[dict] = field(default_factory=list)  # unique by digest
+    platforms: list[str] = field(default_factory=list)
+    skipped: str | None = None  # warn policy: why nothing is transferred
+
+    @property
+    def stored_reference(self) -> ImageReference:
+        """Where the root is written: under the source's tag, else under its own digest
+        (which differs from the source digest when a platform filter changed the index)."""
+        if self.source.tag:
+            return self.source.with_tag(self.source.tag)
+        return self.source.with_digest(self.root.digest)
+
+
+def config_platform(raw: bytes) -> dict | None:
+    """The parsed image config, for its os/architecture/variant; None if it is not JSON."""
+    try:
+        content = json.loads(raw)
+    except ValueError:
+        return None
+    return content if isinstance(content, dict) else None
+
+
+def plan_image(
+    source: ImageReference,
+    root: Manifest,
+    get_manifest: GetManifest,
+    get_config: GetConfig,
+    platforms: PlatformFilter | None,
+    policy: str,
+    warn: Callable[[str], None],
+) -> ImagePlan:
+    plan = ImagePlan(source, root.digest, root)
+    if root.is_index:
+        children = root.children
+        if platforms is not None:
+            selection = platforms.select(children)
+            if selection.missing:
+                available = sorted(
+                    {str(p) for d in children if (p := Platform.of(d.get("platform")))}
+                )
+                message = (
+                    f"{source}: no {', '.join(map(str, selection.missing))} in the image "
+                    f"(it has {', '.join(available) or 'no platforms'})"
+                )
+                if policy == "strict":
+                    raise PlatformError(message)
+                warn(message)
+            if not selection.kept:
+                plan.skipped = f"nothing matches platform {platforms}"
+                return plan
+            if selection.kept != children:
+                plan.root = root.filtered(selection.kept)
+            children = selection.kept
+        plan.platforms = spellings(children)
+        _collect(plan, children, get_manifest, depth=1)
+        return plan
+    # A single image manifest: its platform is in its config.
+    if platforms is not None:
+        config = config_platform(get_config(root.config or {}))
+        if not platforms.accepts(Platform.of(config)):
+            found = spelling(config) or "of unknown platform"
+            message = f"{source}: image is {found}, not {platforms}"
+            if policy == "strict":
+                raise PlatformError(message)
+            warn(message)
+            plan.skipped = f"nothing matches platform {platforms}"
+            return plan
+        plan.platforms = [spelling(config) or ""]
+    _add_blobs(plan, root)
+    return plan
+
+
+def _collect(plan: ImagePlan, descriptors: list[dict], get: GetManifest, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ManifestError(f"{plan.source}: indexes nested more than {MAX_DEPTH} deep")
+    seen = {m.digest for m in plan.children}
+    for descriptor in descriptors:
+        if descriptor["digest"] in seen:
+            continue
+        child = get(descriptor["digest"])
+        if child.is_index:
+            _collect(plan, child.children, get, depth + 1)
+        else:
+            _add_blobs(plan, child)
+        plan.children.append(child)
+        seen.add(child.digest)
+
+
+def _add_blobs(plan: ImagePlan, manifest: Manifest) -> None:
+    known = {b["digest"] for b in plan.blobs}
+    for blob in manifest.blobs:
+        if blob["digest"] not in known:
+            plan.blobs.append(blob)
+            known.add(blob["digest"])
+
+
+def stored_platforms(store: Store, manifest: Manifest) -> list[str]:
+    """The platform of a single image manifest, read from its config in `store`."""
+    config = manifest.config
+    if config is None or not store.has_blob(config["digest"], config["size"]):
+        return []
+    with store.open_blob(config["digest"]) as handle:
+        found = spelling(config_platform(handle.read()))
+    return [found] if found else []
+
+
+def selected_images(
+    store: Store, pattern: re.Pattern[str] | None, manifests: list[ImageReference] | None = None
+) -> list[StoredImage]:
+    """The listed images (default: all) whose `registry/repository:tag` (or `@digest`)
+    `pattern` finds somewhere (an unanchored search, as KubeKey does)."""
+    if manifests is None:
+        images = store.images()
+    else:
+        images = [StoredImage(ref, store.resolve(ref)) for ref in manifests]
+    return [i for i in images if pattern is None or pattern.search(str(i.reference))]
+
+
+def with_destinations(
+    images: list[StoredImage], render: Callable[[ImageReference], T], operation: str
+) -> list[tuple[StoredImage, T]]:
+    """Each image with its rendered destination, all rendered before anything moves so that
+    a template error stops the run early; the error names the image."""
+    pairs = []
+    for image in images:
+        try:
+            pairs.append((image, render(image.reference)))
+        except KkImageError as exc:
+            exc.add_context(f"{operation} {image.reference}")
+            raise
+    return pairs

@@ -1,0 +1,98 @@
+"""pull: registry -> local store."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+from ..errors import DigestMismatch
+from ..manifest import Manifest
+from ..reference import ImageReference
+from ..registry import Registries, Registry
+from ..store import Store
+from ..task import PullSpec
+from .engine import BlobOutcome, Engine, ImageResult
+from .plan import plan_image, stored_platforms
+
+
+def fetch_blob(
+    engine: Engine, registry: Registry, repository: str, store: Store, blob: dict
+) -> BlobOutcome:
+    """Into the store unless present; verified, retried once from scratch on a bad digest."""
+    digest, size = blob["digest"], blob["size"]
+    if store.has_blob(digest, size):
+        return BlobOutcome(skipped=size)
+    engine.progress.expect(size)
+    for attempt in (1, 2):
+        with store.blob_writer(digest, size) as writer:
+            registry.fetch_blob(repository, digest, writer, engine.progress.advance)
+            try:
+                writer.commit()
+            except DigestMismatch:
+                engine.progress.advance(-writer.written)
+                if attempt == 2:
+                    raise
+                continue
+        return BlobOutcome(transferred=size)
+    raise AssertionError("unreachable")
+
+
+def _pull_image(
+    engine: Engine, registries: Registries, store: Store, spec: PullSpec, ref: ImageReference
+) -> ImageResult:
+    registry = registries.for_reference(ref)
+    repository = ref.repository
+    root = registry.get_manifest(repository, ref.reference)
+    result = ImageResult("pull", str(ref), str(store.root), source_digest=root.digest)
+
+    def get_manifest(digest: str) -> Manifest:
+        if store.has_manifest(ref, digest):
+            return store.read_manifest(ref, digest)
+        return registry.get_manifest(repository, digest)
+
+    started: dict[str, tuple[Future[BlobOutcome], bool]] = {}
+
+    def blob(descriptor: dict) -> tuple[Future[BlobOutcome], bool]:
+        """This image's transfer of a blob (shared with other images that need it too)."""
+        digest = descriptor["digest"]
+        if digest not in started:
+            started[digest] = engine.once(
+                ("pull", store.root, digest),
+                lambda: fetch_blob(engine, registry, repository, store, descriptor),
+            )
+        return started[digest]
+
+    def get_config(descriptor: dict) -> bytes:
+        blob(descriptor)[0].result()
+        with store.open_blob(descriptor["digest"]) as handle:
+            return handle.read()
+
+    plan = plan_image(ref, root, get_manifest, get_config, spec.platform, spec.policy, engine.warn)
+    if plan.skipped:
+        engine.warn(f"{ref}: skipped, {plan.skipped}")
+        result.status, result.message = "skipped", plan.skipped
+        return result
+
+    futures = [blob(descriptor) for descriptor in plan.blobs]
+    for future, owned in futures:
+        result.add(future.result(), owned)
+    for child in plan.children:
+        if not store.has_manifest(ref, child.digest):
+            store.write_manifest(ref, child.digest, child)
+    stored = plan.stored_reference
+    if stored.digest and stored.digest != root.digest:
+        engine.warn(f"{ref}: filtered to {spec.platform}, stored as {stored}")
+    store.write_manifest(ref, stored.store_name, plan.root)  # last: now the image is complete
+    result.destination = f"{store.root}:{stored}"
+    result.destination_digest = plan.root.digest
+    result.platforms = plan.platforms or stored_platforms(store, plan.root)
+    engine.progress.image_done(str(ref))
+    return result
+
+
+def pull(engine: Engine, registries: Registries, spec: PullSpec) -> list[ImageResult]:
+    store = Store(spec.images_dir)
+    return engine.for_each(
+        spec.manifests,
+        lambda ref: _pull_image(engine, registries, store, spec, ref),
+        label=lambda ref: f"pull {ref}",
+    )

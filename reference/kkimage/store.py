@@ -1,0 +1,334 @@
+"""The local image store: the only code that turns names into paths.
+
+Layout written (L1, KubeKey v4.0.0-v4.0.3):
+
+    <root>/blobs/sha256:<hex>                                  configs and layers, shared
+    <root>/<registry>/<repository>/manifests/<tag>             root manifest, exact bytes
+    <root>/<registry>/<repository>/manifests/sha256:<hex>      children; roots pulled by digest
+
+Also read: L2 (KubeKey >= v4.0.4), where `manifests/layout` maps tags to digests, and Docker
+Hub content under `registry-1.docker.io/`. Every file is written to a temporary name in its
+final directory and renamed only once complete (and, for content-addressed files, verified), so
+an interrupted run leaves at most temporary files, which the next writer sweeps away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import DigestMismatch, KkImageError, StoreError
+from .manifest import MANIFEST_TYPES, Manifest, check_digest, sha256_digest
+from .reference import DIGEST, DOCKER_HUB, ImageReference, normalize_registry
+
+BLOBS = "blobs"
+MANIFESTS = "manifests"
+LAYOUT_FILE = "layout"  # L2: {tag: digest}
+_TEMP_PREFIX = ".kkimage-partial-"
+_HUB_DIRS = ("docker.io", "registry-1.docker.io", "index.docker.io")
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An image found in a store: its reference (tag or digest) and its root manifest."""
+
+    reference: ImageReference
+    manifest: Manifest
+
+
+def _check_component(component: str, what: str) -> None:
+    if (
+        not component
+        or component in (".", "..")
+        or "/" in component
+        or "\\" in component
+        or "\0" in component
+    ):
+        raise StoreError(f"refusing {what} {component!r}: it would leave the store")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class BlobWriter:
+    """Receives a blob's bytes into a temporary file, hashing as it goes.
+
+    `commit` checks size and digest and renames into place; leaving the `with` block any other
+    way removes the temporary file.
+    """
+
+    def __init__(self, final: Path, digest: str, size: int | None) -> None:
+        self.final, self.digest, self.size = final, digest, size
+        self.temp = final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        self._file: BinaryIO = open(self.temp, "wb")  # noqa: SIM115 - closed in commit/discard
+        self._hash = hashlib.sha256()
+        self.written = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._hash.update(chunk)
+        self.written += len(chunk)
+
+    def restart(self) -> None:
+        """Drop what was received (the server ignored a Range request and starts over)."""
+        self._file.seek(0)
+        self._file.truncate()
+        self._hash = hashlib.sha256()
+        self.written = 0
+
+    def commit(self) -> None:
+        actual = "sha256:" + self._hash.hexdigest()
+        if self.size is not None and self.written != self.size:
+            raise DigestMismatch(
+                f"blob {self.digest}", f"{self.size} bytes", f"{self.written} bytes"
+            )
+        if actual != self.digest:
+            raise DigestMismatch(f"blob {self.digest}", self.digest, actual)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.temp, self.final)
+
+    def discard(self) -> None:
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.temp.unlink()
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.temp.exists():
+            self.discard()
+
+
+class Store:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._prepared = False
+        self._prepare_lock = threading.Lock()
+
+    # ---- paths -------------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        if not DIGEST.fullmatch(digest):
+            raise StoreError(f"refusing blob name {digest!r}: not a sha256 digest")
+        return self.root / BLOBS / digest
+
+    def _repository_dir(self, registry: str, repository: str, *, reading: bool = False) -> Path:
+        _check_component(registry, "registry")
+        for component in repository.split("/"):
+            _check_component(component, "repository component")
+        if reading and normalize_registry(registry) == DOCKER_HUB:
+            for alias in _HUB_DIRS:
+                candidate = self.root / alias / repository
+                if candidate.is_dir():
+                    return candidate
+        return self.root / registry / repository
+
+    def manifest_path(self, ref: ImageReference, name: str, *, reading: bool = False) -> Path:
+        _check_component(name, "manifest name")
+        if name.startswith(".") or name == LAYOUT_FILE:
+            raise StoreError(f"refusing manifest name {name!r}: reserved in the store")
+        repo_dir = self._repository_dir(ref.registry, ref.repository, reading=reading)
+        return repo_dir / MANIFESTS / name
+
+    # ---- writing -----------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create the store and sweep temporary files left by dead writers. Called by the
+        first write, so that a run that fails before writing leaves no empty store behind."""
+        with self._prepare_lock:
+            if not self._prepared:
+                self._prepare()
+                self._prepared = True
+
+    def _prepare(self) -> None:
+        try:
+            (self.root / BLOBS).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create store {self.root}: {exc.strerror}") from None
+        for directory, _, files in os.walk(self.root):
+            for name in files:
+                if not name.startswith(_TEMP_PREFIX):
+                    continue
+                pid = name[len(_TEMP_PREFIX) :].split("-", 1)[0]
+                if pid.isdigit() and not _pid_alive(int(pid)):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(directory, name))
+
+    def has_blob(self, digest: str, size: int | None = None) -> bool:
+        """Present with the expected size; its name is its digest because only verified
+        content is ever renamed into place."""
+        try:
+            actual = self.blob_path(digest).stat().st_size
+        except FileNotFoundError:
+            return False
+        return size is None or actual == size
+
+    def blob_writer(self, digest: str, size: int | None) -> BlobWriter:
+        self.prepare()
+        return BlobWriter(self.blob_path(digest), digest, size)
+
+    def write_manifest(self, ref: ImageReference, name: str, manifest: Manifest) -> None:
+        """Write manifest bytes under `name` (a tag or the manifest's own digest)."""
+        if name.startswith("sha256:"):
+            check_digest(f"manifest {ref.name}@{name}", manifest.raw, name)
+        path = self.manifest_path(ref, name)
+        self.prepare()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(manifest.raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+    def has_manifest(self, ref: ImageReference, digest: str) -> bool:
+        return self.manifest_path(ref, digest, reading=True).is_file()
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.blob_path(digest), "rb")
+        except FileNotFoundError:
+            raise StoreError(f"blob {digest} is missing from store {self.root}") from None
+
+    def read_manifest(self, ref: ImageReference, name: str) -> Manifest:
+        """The manifest stored under `name` (tag or digest), L1 file or L2 layout entry."""
+        path = self.manifest_path(ref, name, reading=True)
+        if not path.is_file() and not name.startswith("sha256:"):
+            digest = self._layout(path.parent).get(name)
+            if digest:
+                path = self.manifest_path(ref, digest, reading=True)
+        elif not path.is_file():
+            path = self._tag_file_with_digest(path.parent, name) or path
+        what = f"{ref.name}:{name}" if not name.startswith("sha256:") else f"{ref.name}@{name}"
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"{what} is not in store {self.root}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {what} from store {self.root}: {exc.strerror}") from None
+        if name.startswith("sha256:"):
+            check_digest(f"manifest {what}", raw, name)
+        return Manifest.parse(raw, what=f"manifest {what}")
+
+    def resolve(self, ref: ImageReference) -> Manifest:
+        """The root manifest of a reference; a tag@digest reference must match its digest."""
+        manifest = self.read_manifest(ref, ref.store_name)
+        if ref.tag and ref.digest and manifest.digest != ref.digest:
+            raise StoreError(
+                f"{ref}: the store holds {manifest.digest} under tag {ref.tag}, not {ref.digest}"
+            )
+        return manifest
+
+    @staticmethod
+    def _tag_file_with_digest(manifests_dir: Path, digest: str) -> Path | None:
+        """L1 keeps a root pulled by tag only under its tag: find it by its content."""
+        if not manifests_dir.is_dir():
+            return None
+        for path in sorted(manifests_dir.iterdir()):
+            if path.name.startswith((".", "sha256:")) or path.name == LAYOUT_FILE:
+                continue
+            with contextlib.suppress(OSError):
+                if path.is_file() and sha256_digest(path.read_bytes()) == digest:
+                    return path
+        return None
+
+    def _layout(self, manifests_dir: Path) -> dict[str, str]:
+        try:
+            content = json.loads((manifests_dir / LAYOUT_FILE).read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"unreadable {manifests_dir / LAYOUT_FILE}: {exc}") from None
+        if not isinstance(content, dict):
+            raise StoreError(f"unreadable {manifests_dir / LAYOUT_FILE}: not a JSON object")
+        return {
+            tag: digest
+            for tag, digest in content.items()
+            if isinstance(digest, str) and DIGEST.fullmatch(digest)
+        }
+
+    def images(self) -> list[StoredImage]:
+        """Every image in the store, sorted: tags (L1 files and L2 layout entries), then roots
+        pulled by digest (manifests no other manifest of their repository refers to)."""
+        if not self.root.is_dir():
+            raise StoreError(f"store {self.root} does not exist")
+        found: dict[str, StoredImage] = {}
+        for manifests_dir in sorted(self._manifest_dirs()):
+            relative = manifests_dir.parent.relative_to(self.root).parts
+            registry = normalize_registry(relative[0])
+            base = ImageReference(registry, "/".join(relative[1:]))
+            by_digest: dict[str, Manifest] = {}
+            tagged: dict[str, Manifest] = {}
+            names = {p.name for p in manifests_dir.iterdir() if p.is_file()}
+            tags = {n: n for n in names if not n.startswith((".", "sha256:")) and n != LAYOUT_FILE}
+            for tag, digest in self._layout(manifests_dir).items():
+                tags.setdefault(tag, digest)
+            for name in sorted(names):
+                if name.startswith("sha256:") and DIGEST.fullmatch(name):
+                    manifest = self._try_manifest(manifests_dir / name)
+                    if manifest:
+                        by_digest[name] = manifest
+            for tag, file_name in sorted(tags.items()):
+                manifest = by_digest.get(file_name) or self._try_manifest(manifests_dir / file_name)
+                if manifest:
+                    tagged[tag] = manifest
+            referenced = {
+                child["digest"]
+                for manifest in [*by_digest.values(), *tagged.values()]
+                for child in manifest.children
+            } | {m.digest for m in tagged.values()}
+            for tag, manifest in tagged.items():
+                ref = base.with_tag(tag)
+                found.setdefault(str(ref), StoredImage(ref, manifest))
+            for digest, manifest in by_digest.items():
+                if digest not in referenced:
+                    ref = base.with_digest(digest)
+                    found.setdefault(str(ref), StoredImage(ref, manifest))
+        return [found[key] for key in sorted(found)]
+
+    def _manifest_dirs(self) -> Iterator[Path]:
+        for directory, subdirs, _ in os.walk(self.root):
+            path = Path(directory)
+            if path == self.root:
+                subdirs[:] = [d for d in subdirs if d != BLOBS and not d.startswith(".")]
+            if path.name == MANIFESTS and len(path.relative_to(self.root).parts) >= 3:
+                yield path
+
+    @staticmethod
+    def _try_manifest(path: Path) -> Manifest | None:
+        """Files that are not manifests (notes, other tools' files) are not images."""
+        try:
+            raw = path.read_bytes()
+            content = json.loads(raw)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(content, dict) or content.get("mediaType") not in MANIFEST_TYPES:
+            return None
+        try:
+            return Manifest.parse(raw, what=f"manifest {path}")
+        except KkImageError:
+            return None

@@ -1,0 +1,415 @@
+"""Destination templates: Go text/template syntax with a Sprig subset, evaluated by jinja2.
+
+KubeKey renders `push.dest` and `copy.to.path` with Go's text/template and Sprig. We translate
+the Go template into a jinja2 template whose expressions call Go-semantics helpers (pipelines
+pass the previous value as the *last* argument, Go truthiness, Go value printing), so that the
+same text renders the same string. Unlike Go's default, an undefined name is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
+from .errors import TemplateError
+from .reference import DIGEST, ImageReference, parse_reference
+
+# ---- Go value semantics ----------------------------------------------------------------------
+
+
+def go_str(value: Any) -> str:
+    """How Go's text/template prints a value."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(go_str(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_str(v)}" for k, v in sorted(value.items())) + "]"
+    return str(value)
+
+
+def go_truth(value: Any) -> bool:
+    return bool(value)
+
+
+def _go_quote(value: Any) -> str:
+    return json.dumps(go_str(value), ensure_ascii=False)
+
+
+_VERB = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d+))?([a-zA-Z%])")
+
+
+def _printf(fmt: str, *args: Any) -> str:
+    remaining = list(args)
+    out: list[str] = []
+    position = 0
+    for match in _VERB.finditer(fmt):
+        out.append(fmt[position : match.start()])
+        position = match.end()
+        flags, width, precision, verb = match.groups()
+        if verb == "%":
+            out.append("%")
+            continue
+        if not remaining:
+            out.append(f"%!{verb}(MISSING)")
+            continue
+        value = remaining.pop(0)
+        if verb in "sv":
+            text = go_str(value)
+            if precision:
+                text = text[: int(precision)]
+        elif verb == "q":
+            text = _go_quote(value)
+        elif verb == "d" and isinstance(value, int) and not isinstance(value, bool):
+            text = str(value)
+        else:
+            raise TemplateError(f"printf: unsupported verb %{verb} for {go_str(value)!r}")
+        if width:
+            text = text.ljust(int(width)) if "-" in flags else text.rjust(int(width))
+        out.append(text)
+    out.append(fmt[position:])
+    if remaining:
+        out.append("%!(EXTRA " + ", ".join(go_str(v) for v in remaining) + ")")
+    return "".join(out)
+
+
+def _go_regex(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise TemplateError(f"invalid regular expression {pattern!r}: {exc}") from None
+
+
+def _go_replacement(template: str) -> str:
+    """Go's `$1` / `${1}` / `${name}` replacement syntax to Python's."""
+    escaped = template.replace("\\", "\\\\")
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: f"\\g<{m.group(1) or m.group(2)}>", escaped)
+
+
+def _default(fallback: Any, value: Any = None) -> Any:
+    return value if go_truth(value) else fallback
+
+
+def _first(items: Any) -> Any:
+    return items[0] if items else None
+
+
+def _last(items: Any) -> Any:
+    return items[-1] if items else None
+
+
+def _eq(first: Any, *others: Any) -> bool:
+    if not others:
+        raise TemplateError("eq: needs at least two arguments")
+    return any(first == other for other in others)
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    # Go builtins
+    "printf": _printf,
+    "print": lambda *a: "".join(go_str(v) for v in a),
+    "eq": _eq,
+    "ne": lambda a, b: a != b,
+    "not": lambda v: not go_truth(v),
+    "and": lambda *a: next((v for v in a if not go_truth(v)), a[-1]),
+    "or": lambda *a: next((v for v in a if go_truth(v)), a[-1]),
+    "len": len,
+    "index": lambda item, *keys: _index(item, keys),
+    # Sprig, with Sprig's argument order (the piped value is the last argument)
+    "default": _default,
+    "empty": lambda v: not go_truth(v),
+    "replace": lambda old, new, s: go_str(s).replace(old, new),
+    "trimPrefix": lambda prefix, s: go_str(s).removeprefix(prefix),
+    "trimSuffix": lambda suffix, s: go_str(s).removesuffix(suffix),
+    "trim": lambda s: go_str(s).strip(),
+    "trimAll": lambda chars, s: go_str(s).strip(chars),
+    "lower": lambda s: go_str(s).lower(),
+    "upper": lambda s: go_str(s).upper(),
+    "title": lambda s: go_str(s).title(),
+    "quote": lambda *a: " ".join(_go_quote(v) for v in a),
+    "squote": lambda *a: " ".join(f"'{go_str(v)}'" for v in a),
+    "contains": lambda sub, s: sub in go_str(s),
+    "hasPrefix": lambda prefix, s: go_str(s).startswith(prefix),
+    "hasSuffix": lambda suffix, s: go_str(s).endswith(suffix),
+    "regexMatch": lambda rx, s: _go_regex(rx).search(go_str(s)) is not None,
+    "regexFind": lambda rx, s: m.group(0) if (m := _go_regex(rx).search(go_str(s))) else "",
+    "regexReplaceAll": lambda rx, s, repl: _go_regex(rx).sub(_go_replacement(repl), go_str(s)),
+    "regexReplaceAllLiteral": lambda rx, s, repl: _go_regex(rx).sub(
+        lambda _m: go_str(repl), go_str(s)
+    ),
+    "splitList": lambda sep, s: go_str(s).split(sep),
+    "join": lambda sep, items: sep.join(go_str(v) for v in items),
+    "first": _first,
+    "last": _last,
+    "toString": go_str,
+    "ternary": lambda yes, no, cond: yes if go_truth(cond) else no,
+}
+
+
+def _index(item: Any, keys: tuple[Any, ...]) -> Any:
+    for key in keys:
+        try:
+            item = item[key]
+        except (KeyError, IndexError, TypeError):
+            raise TemplateError(f"index: no entry {go_str(key)!r}") from None
+    return item
+
+
+def _field(root: Any, names: tuple[str, ...]) -> Any:
+    value = root
+    for position, name in enumerate(names):
+        if not isinstance(value, dict) or name not in value:
+            path = "." + ".".join(names[: position + 1])
+            raise TemplateError(f"undefined variable {path}")
+        value = value[name]
+    return value
+
+
+# ---- translation -----------------------------------------------------------------------------
+
+_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<string>"(?:[^"\\\n]|\\.)*")
+      | (?P<raw>`[^`]*`)
+      | (?P<field>(?:\$[A-Za-z0-9_]*)?(?:\.[A-Za-z_][A-Za-z0-9_]*)+|\$[A-Za-z0-9_]*|\.)
+      | (?P<number>-?\d+(?:\.\d+)?)
+      | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<punct>[|()])
+    )""",
+    re.VERBOSE,
+)
+
+
+@dataclass
+class _Translation:
+    constants: list[Any]
+
+    def constant(self, value: Any) -> str:
+        self.constants.append(value)
+        return f"__c[{len(self.constants) - 1}]"
+
+
+class _PipelineParser:
+    """Parses one action's pipeline into a jinja2 expression string."""
+
+    def __init__(self, text: str, translation: _Translation) -> None:
+        self.tokens = self._tokenize(text)
+        self.position = 0
+        self.translation = translation
+
+    @staticmethod
+    def _tokenize(text: str) -> list[tuple[str, str]]:
+        tokens, position = [], 0
+        while position < len(text):
+            if text[position:].strip() == "":
+                break
+            match = _TOKEN.match(text, position)
+            if not match or match.end() == position:
+                raise TemplateError(f"unexpected {text[position:].strip()[:20]!r} in action")
+            kind = match.lastgroup or ""
+            tokens.append((kind, match.group(kind)))
+            position = match.end()
+        return tokens
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token is None:
+            raise TemplateError("unexpected end of action")
+        self.position += 1
+        return token
+
+    def parse(self) -> str:
+        expression = self.pipeline()
+        if self.peek() is not None:
+            raise TemplateError(f"unexpected {self.peek()[1]!r} in action")  # type: ignore[index]
+        return expression
+
+    def pipeline(self) -> str:
+        expression = self.command(piped=None)
+        while self.peek() == ("punct", "|"):
+            self.take()
+            expression = self.command(piped=expression)
+        return expression
+
+    def command(self, piped: str | None) -> str:
+        token = self.peek()
+        if token is None or token == ("punct", "|"):
+            raise TemplateError("missing value in pipeline")
+        if token[0] == "ident" and token[1] not in ("true", "false", "nil"):
+            name = self.take()[1]
+            if name not in FUNCTIONS:
+                raise TemplateError(f'function "{name}" not defined')
+            args = []
+            while (nxt := self.peek()) is not None and nxt not in (("punct", "|"), ("punct", ")")):
+                args.append(self.operand())
+            if piped is not None:
+                args.append(piped)
+            return f"__f[{name!r}]({', '.join(args)})"
+        if piped is not None:
+            raise TemplateError(f"cannot pipe into {token[1]!r}: not a function")
+        value = self.operand()
+        if self.peek() not in (None, ("punct", "|"), ("punct", ")")):
+            raise TemplateError(f"{self.peek()[1]!r} is not a function")  # type: ignore[index]
+        return value
+
+    def operand(self) -> str:
+        kind, text = self.take()
+        if kind == "string":
+            try:
+                return self.translation.constant(json.loads(text))
+            except ValueError:
+                raise TemplateError(f"invalid string literal {text}") from None
+        if kind == "raw":
+            return self.translation.constant(text[1:-1])
+        if kind == "number":
+            return self.translation.constant(float(text) if "." in text else int(text))
+        if kind == "field":
+            names = tuple(n for n in text.lstrip("$").split(".") if n)
+            if text.startswith("$") and text.split(".")[0] != "$":
+                raise TemplateError(f"undefined variable {text.split('.')[0]}")
+            return f"__field(__root, {names!r})"
+        if kind == "ident":
+            return self.translation.constant({"true": True, "false": False, "nil": None}[text])
+        if text == "(":
+            inner = self.pipeline()
+            if self.take() != ("punct", ")"):
+                raise TemplateError("unclosed '('")
+            return inner
+        raise TemplateError(f"unexpected {text!r} in action")
+
+
+def _translate(text: str) -> tuple[str, list[Any]]:
+    translation = _Translation([])
+    parts: list[str] = []
+    open_blocks = 0
+    position = 0
+    pending_trim = False
+    for match in _ACTION.finditer(text):
+        literal = text[position : match.start()]
+        if pending_trim:
+            literal = literal.lstrip()
+        if match.group(1):
+            literal = literal.rstrip()
+        if literal:
+            parts.append("{{ " + translation.constant(literal) + " }}")
+        position = match.end()
+        pending_trim = bool(match.group(3))
+        body = match.group(2).strip()
+        if body.startswith("/*"):
+            continue
+        keyword, _, rest = body.partition(" ")
+        if keyword == "if":
+            parts.append("{% if __truth(" + _PipelineParser(rest, translation).parse() + ") %}")
+            open_blocks += 1
+        elif keyword == "else" and rest.strip().startswith("if "):
+            condition = _PipelineParser(rest.strip()[3:], translation).parse()
+            parts.append("{% elif __truth(" + condition + ") %}")
+        elif body == "else":
+            parts.append("{% else %}")
+        elif body == "end":
+            if not open_blocks:
+                raise TemplateError("unexpected {{end}}")
+            parts.append("{% endif %}")
+            open_blocks -= 1
+        elif keyword in ("range", "with", "define", "template", "block"):
+            raise TemplateError(f"{{{{{keyword}}}}} is not supported in destinations")
+        else:
+            parts.append("{{ __str(" + _PipelineParser(body, translation).parse() + ") }}")
+    literal = text[position:]
+    if pending_trim:
+        literal = literal.lstrip()
+    if "{{" in literal or "}}" in literal:
+        raise TemplateError("unclosed action")
+    if literal:
+        parts.append("{{ " + translation.constant(literal) + " }}")
+    if open_blocks:
+        raise TemplateError("unexpected EOF: {{if}} without {{end}}")
+    return "".join(parts), translation.constants
+
+
+_ENVIRONMENT = jinja2.Environment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
+
+
+class DestinationTemplate:
+    """A destination (`push.dest`, `copy.to.path`): a template if it holds `{{` and `}}`."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.is_template = "{{" in text and "}}" in text
+        self._compiled: jinja2.Template | None = None
+        self._constants: list[Any] = []
+        if self.is_template:
+            try:
+                source, self._constants = _translate(text)
+                self._compiled = _ENVIRONMENT.from_string(source)
+            except TemplateError as exc:
+                raise TemplateError(f"template {text!r}: {exc}") from None
+            except jinja2.TemplateError as exc:  # a translation bug; still one clear line
+                raise TemplateError(f"template {text!r}: {exc}") from None
+
+    def render(self, variables: dict[str, Any]) -> str:
+        if self._compiled is None:
+            return self.text
+        try:
+            return self._compiled.render(
+                __root=variables,
+                __c=self._constants,
+                __f=FUNCTIONS,
+                __field=_field,
+                __str=go_str,
+                __truth=go_truth,
+            )
+        except TemplateError as exc:
+            raise TemplateError(f"template {self.text!r}: {exc}") from None
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise TemplateError(f"template {self.text!r}: {exc}") from None
+
+
+def source_variables(source: ImageReference, user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Template variables for one source image: user variables plus the module's own.
+
+    `.module.image.src.reference.*` is KubeKey G1's name, `.module.image.reference.*` G2's.
+    """
+    fields = {
+        "registry": source.registry,
+        "repository": source.repository,
+        "reference": source.reference if not source.tag else source.tag,
+    }
+    variables = dict(user or {})
+    variables["module"] = {"image": {"src": {"reference": fields}, "reference": dict(fields)}}
+    return variables
+
+
+_DIGEST_AS_TAG = re.compile(rf"^(?P<name>.+):(?P<digest>{DIGEST.pattern})$")
+
+
+def render_destination(
+    template: DestinationTemplate, source: ImageReference, user: dict[str, Any] | None = None
+) -> ImageReference:
+    """The destination reference for `source`.
+
+    Without a tag the destination takes the source's tag, or its digest for a digest source;
+    `name:sha256:<hex>` (a digest rendered where a tag was expected) means `name@sha256:<hex>`.
+    """
+    rendered = template.render(source_variables(source, user)).strip()
+    if match := _DIGEST_AS_TAG.match(rendered):
+        rendered = f"{match['name']}@{match['digest']}"
+    destination = parse_reference(rendered, require_tag_or_digest=False)
+    if destination.tag is None and destination.digest is None:
+        if source.tag:
+            return destination.with_tag(source.tag)
+        return destination.with_digest(source.digest or "")
+    return destination

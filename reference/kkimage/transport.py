@@ -1,0 +1,181 @@
+"""HTTP for registries: TLS settings per endpoint, proxies from the environment, retries."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import requests.adapters
+
+from .errors import TransportError
+
+TIMEOUT = (15, 120)  # connect, and between two reads
+USER_AGENT = "kkimage/0.1"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before trying a request again.
+
+    Connection failures and `statuses` are retried up to `attempts` times in all, with
+    exponential backoff and jitter; a `Retry-After` header (seconds or HTTP date) is honoured
+    up to `max_retry_after`.
+    """
+
+    attempts: int = 5
+    backoff: float = 0.25
+    max_backoff: float = 10.0
+    max_retry_after: float = 120.0
+    statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+
+    def retries_status(self, status: int) -> bool:
+        return status in self.statuses
+
+    def delay(self, attempt: int, response: requests.Response | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        if response is not None:
+            after = _retry_after(response.headers.get("Retry-After"))
+            if after is not None:
+                return min(after, self.max_retry_after)
+        base = min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
+        return base * (0.5 + random.random() / 2)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach one registry host: scheme and TLS settings, passed on every request.
+
+    `verify` and `cert` go to each request rather than to the session because requests lets
+    REQUESTS_CA_BUNDLE override `Session.verify`, which would silently undo `insecure`.
+    """
+
+    host: str  # host[:port] as used in URLs
+    plain_http: bool = False
+    verify: bool | str = True  # False (insecure), True (system CAs) or a CA bundle path
+    cert: tuple[str, str] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"{'http' if self.plain_http else 'https'}://{self.host}"
+
+
+Body = bytes | Callable[[], Any] | None
+
+
+@dataclass
+class Transport:
+    """Sends requests with retries; one requests.Session per thread, sized connection pools."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    pool_size: int = 16
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=self.pool_size)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.headers["User-Agent"] = USER_AGENT
+            self._local.session = session
+        return session
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        endpoint: Endpoint,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Body = None,
+        stream: bool = False,
+        allow_redirects: bool = True,
+        retry: bool = True,
+    ) -> requests.Response:
+        """One request, retried on connection errors and retryable statuses.
+
+        `body` may be a callable returning a fresh body, so streamed uploads can be retried.
+        The last retryable response is returned (not raised) so the caller can report it.
+        """
+        attempts = self.retry.attempts if retry else 1
+        for attempt in range(1, attempts + 1):
+            data = body() if callable(body) else body
+            try:
+                response = self.session().request(
+                    method,
+                    url,
+                    headers=dict(headers or {}),
+                    data=data,
+                    stream=stream,
+                    allow_redirects=allow_redirects,
+                    verify=endpoint.verify,
+                    cert=endpoint.cert,
+                    timeout=TIMEOUT,
+                )
+            except requests.exceptions.SSLError as exc:
+                raise TransportError(
+                    f"TLS failure talking to {endpoint.host}: {_reason(exc)}"
+                ) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt == attempts:
+                    raise TransportError(f"cannot reach {endpoint.host}: {_reason(exc)}") from None
+                time.sleep(self.retry.delay(attempt))
+                continue
+            finally:
+                if hasattr(data, "close"):
+                    data.close()
+            if attempt < attempts and self.retry.retries_status(response.status_code):
+                delay = self.retry.delay(attempt, response)
+                response.close()
+                time.sleep(delay)
+                continue
+            return response
+        raise AssertionError("unreachable")
+
+
+_TLS_HINTS = {
+    "WRONG_VERSION_NUMBER": "the server does not speak TLS (if it is plain HTTP, set plain_http)",
+    "CERTIFICATE_REQUIRED": "the server requires a client certificate (set cert_file and key_file)",
+    "BAD_CERTIFICATE": "the server refused the client certificate, or wants one "
+    "(set cert_file and key_file)",
+    "UNKNOWN_CA": "the server does not trust the client certificate's CA",
+}
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost readable cause of a requests/urllib3 exception, on one line."""
+    text = str(exc)
+    for marker in ("Caused by ", "Failed to establish a new connection: "):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    text = re.sub(r"\[Errno -?\d+\] ", "", text).strip("()'\" ")
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        detail = text.split("certificate verify failed:", 1)[-1].split("(_ssl")[0].strip(" ')")
+        return f"certificate verify failed ({detail})" if detail else "certificate verify failed"
+    if "NameResolutionError" in text or "Name or service not known" in text:
+        return "host name not found"
+    for marker, hint in _TLS_HINTS.items():
+        if marker in text:
+            return hint
+    return " ".join(text.split())[:200]

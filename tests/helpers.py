@@ -1,0 +1,71 @@
+"""Running the kkimage command as a user would, and judging how it ended."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+
+class Kkimage:
+    """Runs `python -m kkimage` in a subprocess, writing task files into a temp dir."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.count = 0
+
+    def __call__(self, *args: str, env: dict | None = None, timeout: float = 300):
+        environment = {**os.environ, **(env or {})}
+        return subprocess.run(
+            [sys.executable, "-m", "kkimage", *map(str, args)],
+            capture_output=True, text=True, env=environment, timeout=timeout,
+        )  # fmt: skip
+
+    def task_file(self, task: object) -> Path:
+        self.count += 1
+        path = self.workdir / f"task-{self.count}.yaml"
+        path.write_text(yaml.safe_dump(task if isinstance(task, list) else [task]))
+        return path
+
+    def run(self, task: object, *extra: str, env: dict | None = None):
+        return self(("run"), self.task_file(task), *extra, env=env)
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, (
+        f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    )
+    return result
+
+
+def failed(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """Assert a clean failure: non-zero, one line on stderr with `fragments`, no traceback."""
+    assert result.returncode != 0, (
+        f"expected a failure\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    )
+    errors = [
+        line for line in result.stderr.splitlines() if not line.startswith("kkimage: warning:")
+    ]
+    assert len(errors) == 1, f"expected one error line, got:\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], f"{fragment!r} not in {errors[0]!r}"
+    return errors[0]
+
+
+def pull_task(store: Path, manifests: list[str], auths: list[dict] | None = None, **extra) -> dict:
+    """A KubeKey pull task, as a playbook would hold it."""
+    args = {"images_dir": str(store), "manifests": manifests, **extra}
+    if auths is not None:
+        args["auths"] = auths
+    return {"name": "pull", "image": {"pull": args}}
+
+
+def push_task(store: Path, dest: str, auths: list[dict] | None = None, **extra) -> dict:
+    args = {"images_dir": str(store), "dest": dest, **extra}
+    if auths is not None:
+        args["auths"] = auths
+    return {"name": "push", "image": {"push": args}}

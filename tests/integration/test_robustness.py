@@ -1,0 +1,137 @@
+"""Failures a real registry does not produce on demand, injected by the fault proxy."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from kkimage_fixtures import images
+from kkimage_fixtures.faultproxy import Fault, FaultProxy
+
+from tests.helpers import failed, ok, pull_task
+
+from .conftest import CORPUS
+
+
+@pytest.fixture
+def proxy(plain):
+    with FaultProxy(plain.running.url) as running:
+        yield running
+
+
+@pytest.fixture
+def big(plain, namespace):
+    """A unique image with one 3 MiB layer, pushed for this test only."""
+    image = images.single(f"{namespace}-big", seed=namespace, layer_sizes=(3 << 20,))
+    plain.client.push(f"{namespace}/big", image)
+    layer = json.loads(image.root.data)["layers"][0]
+    return image, layer, f"{namespace}/big:v1"
+
+
+def pull_via(proxy, store, *names, **extra):
+    auths = [{"repo": proxy.host, "plain_http": True}]
+    return pull_task(store, [f"{proxy.host}/{n}" for n in names], auths, **extra)
+
+
+def no_partial_files(store):
+    return not [p for p in store.rglob("*") if p.is_file() and p.name.startswith(".")]
+
+
+def test_dropped_connection_is_resumed_with_range(kk, proxy, store, big):
+    _, layer, name = big
+    proxy.add(Fault("cut", path=layer["digest"], method="GET", after_bytes=1 << 20))
+    ok(kk.run(pull_via(proxy, store, name)))
+    assert (store / "blobs" / layer["digest"]).stat().st_size == layer["size"]
+    assert proxy.traffic.count(layer["digest"], "GET") == 2
+    # resumed where it stopped: the blob crossed the proxy once, not one and a half times
+    assert proxy.traffic.sent(layer["digest"]) == layer["size"]
+    ok(kk("verify", store))
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_transient_errors_are_retried(kk, proxy, store, status):
+    proxy.add(Fault("status", path="/manifests/v1", status=status, times=2))
+    proxy.add(Fault("status", path="/blobs/", method="GET", status=status, times=2))
+    ok(kk.run(pull_via(proxy, store, "seed/single-oci:v1")))
+    assert proxy.traffic.count("/manifests/v1", "GET") == 3
+
+
+def test_429_honours_retry_after(kk, proxy, store):
+    proxy.add(Fault("status", path="/manifests/v1", status=429, retry_after="2"))
+    started = time.monotonic()
+    ok(kk.run(pull_via(proxy, store, "seed/single-oci:v1")))
+    assert time.monotonic() - started >= 2
+    assert proxy.traffic.count("/manifests/v1", "GET") == 2
+
+
+def test_persistent_server_errors_end_in_one_line(kk, proxy, store):
+    proxy.add(Fault("status", path="/manifests/v1", status=503, times=None))
+    failed(kk.run(pull_via(proxy, store, "seed/single-oci:v1")), "seed/single-oci:v1", "503")
+    assert proxy.traffic.count("/manifests/v1", "GET") == 5
+
+
+def test_corrupted_once_is_downloaded_again(kk, proxy, store, big):
+    _, layer, name = big
+    proxy.add(Fault("corrupt", path=layer["digest"], method="GET"))
+    ok(kk.run(pull_via(proxy, store, name)))
+    ok(kk("verify", store))
+
+
+def test_corrupted_every_time_fails_and_leaves_nothing_broken(kk, proxy, store, big):
+    _, layer, name = big
+    proxy.add(Fault("corrupt", path=layer["digest"], method="GET", times=None))
+    failed(kk.run(pull_via(proxy, store, name)), name, layer["digest"], "hashes to")
+    assert not (store / "blobs" / layer["digest"]).exists()
+    assert no_partial_files(store)
+    assert not (store / proxy.host / name.replace(":v1", "") / "manifests/v1").exists()
+
+
+def test_redirected_blobs_get_no_credentials(kk, basic, plain, store):
+    with (
+        FaultProxy(basic.running.url, verify=basic.running.ca_file) as front,
+        FaultProxy(plain.running.url) as cdn,
+    ):
+        # plain holds the same seeded blobs: it plays the storage backend a registry redirects to
+        front.add(
+            Fault("redirect", path="/blobs/sha256:", method="GET", target=f"{cdn.host}", times=None)
+        )
+        auth = basic.auth(repo=front.host, plain_http=True, ca_file=None)
+        ok(kk.run(pull_task(store, [f"{front.host}/seed/single-oci:v1"], [auth])))
+        assert cdn.traffic.count("/blobs/sha256:", "GET") == len(CORPUS["single-oci"].blobs)
+        assert cdn.traffic.credentials == []
+        assert front.traffic.credentials  # the registry itself did get them
+
+
+def test_interrupted_run_then_rerun(kk, proxy, store, big):
+    _, layer, name = big
+    proxy.add(Fault("throttle", path=layer["digest"], rate=256 << 10, times=1))
+    task_file = kk.task_file(pull_via(proxy, store, name))
+    command = [sys.executable, "-m", "kkimage", "run", str(task_file)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proxy.traffic.sent(layer["digest"]) < 256 << 10:
+        time.sleep(0.1)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (store / proxy.host / f"{name.split(':')[0]}/manifests/v1").exists()
+    assert not (store / "blobs" / layer["digest"]).exists()
+    ok(kk.run(pull_via(proxy, store, name)))
+    assert no_partial_files(store)
+    ok(kk("verify", store))
+
+
+def test_two_runs_into_one_store_at_once(kk, plain, store):
+    names = ("multi", "shared-a", "shared-b", "dockerlist")
+    task_file = kk.task_file(pull_task(store, [plain.ref(n) for n in names], [plain.auth()]))
+    command = [sys.executable, "-m", "kkimage", "run", str(task_file)]
+    runs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for run in runs:
+        _, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0, stderr
+    ok(kk("verify", store))
+    assert no_partial_files(store)

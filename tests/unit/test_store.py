@@ -1,0 +1,126 @@
+import json
+import os
+
+import pytest
+from kkimage.errors import DigestMismatch, StoreError
+from kkimage.manifest import Manifest
+from kkimage.reference import parse_reference
+from kkimage.store import Store
+from kkimage_fixtures import images
+from kkimage_fixtures.stores import write_store
+
+MULTI = images.multi_arch("multi", platforms=(("linux", "amd64", None), ("linux", "arm64", "v8")))
+SINGLE = images.single("single")
+
+
+def test_blob_writer_renames_only_verified_content(tmp_path):
+    store = Store(tmp_path)
+    store.prepare()
+    blob = images.Content("x", b"hello")
+    with store.blob_writer(blob.digest, blob.size) as writer:
+        writer.write(b"hel")
+        writer.write(b"lo")
+        writer.commit()
+    assert store.blob_path(blob.digest).read_bytes() == b"hello"
+    bad = images.Content("x", b"other")
+    with pytest.raises(DigestMismatch), store.blob_writer(bad.digest, bad.size) as writer:
+        writer.write(b"OTHER")
+        writer.commit()
+    assert sorted(os.listdir(tmp_path / "blobs")) == [blob.digest]  # no temp file left behind
+
+
+def test_short_blob_is_refused(tmp_path):
+    store = Store(tmp_path)
+    store.prepare()
+    blob = images.Content("x", b"hello")
+    with (
+        pytest.raises(DigestMismatch, match="5 bytes"),
+        store.blob_writer(blob.digest, 5) as writer,
+    ):
+        writer.write(b"hell")
+        writer.commit()
+    assert os.listdir(tmp_path / "blobs") == []
+
+
+def test_prepare_sweeps_only_dead_writers_temp_files(tmp_path):
+    store = Store(tmp_path)
+    store.prepare()
+    dead = tmp_path / "blobs" / ".kkimage-partial-999999999-abcd"
+    alive = tmp_path / "blobs" / f".kkimage-partial-{os.getpid()}-abcd"
+    dead.write_bytes(b"x")
+    alive.write_bytes(b"x")
+    Store(tmp_path).prepare()  # the next writer
+    assert not dead.exists() and alive.exists()
+
+
+@pytest.mark.parametrize("name", ["..", "a/b", "", ".hidden", "layout"])
+def test_manifest_names_cannot_leave_the_store(tmp_path, name):
+    with pytest.raises(StoreError):
+        Store(tmp_path).manifest_path(parse_reference("quay.io/a:1"), name)
+
+
+def test_blob_names_must_be_digests(tmp_path):
+    with pytest.raises(StoreError):
+        Store(tmp_path).blob_path("sha256:../../../etc/passwd")
+
+
+@pytest.mark.parametrize("layout", ["L1", "L2"])
+def test_reads_kubekey_stores(tmp_path, layout):
+    write_store(
+        tmp_path,
+        {
+            "registry-1.docker.io/library/multi:v1": MULTI,
+            "quay.io/org/single:v2": SINGLE,
+        },
+        layout,
+    )
+    found = {str(i.reference): i.manifest.digest for i in Store(tmp_path).images()}
+    assert found == {
+        "docker.io/library/multi:v1": MULTI.digest,
+        "quay.io/org/single:v2": SINGLE.digest,
+    }
+    store = Store(tmp_path)
+    assert store.resolve(parse_reference("multi:v1")).raw == MULTI.root.data
+    assert (
+        store.resolve(parse_reference(f"docker.io/library/multi@{MULTI.digest}")).raw
+        == MULTI.root.data
+    )
+
+
+def test_digest_roots_are_images_but_children_are_not(tmp_path):
+    store = Store(tmp_path)
+    ref = parse_reference(f"quay.io/org/multi@{MULTI.digest}")
+    for child in MULTI.manifests.values():
+        store.write_manifest(ref, child.digest, Manifest.parse(child.data))
+    store.write_manifest(ref, MULTI.digest, Manifest.parse(MULTI.root.data))
+    assert [str(i.reference) for i in store.images()] == [str(ref)]
+
+
+def test_tag_at_digest_must_match(tmp_path):
+    write_store(tmp_path, {"quay.io/org/single:v1": SINGLE})
+    other = "sha256:" + "0" * 64
+    with pytest.raises(StoreError, match="not sha256:0000"):
+        Store(tmp_path).resolve(parse_reference(f"quay.io/org/single:v1@{other}"))
+
+
+def test_missing_image_and_store_errors_name_them(tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "nope").images()
+    with pytest.raises(StoreError, match=r"quay\.io/org/x:v9 is not in store"):
+        Store(tmp_path).resolve(parse_reference("quay.io/org/x:v9"))
+
+
+def test_a_manifest_file_whose_bytes_do_not_match_its_digest_name_is_refused(tmp_path):
+    write_store(tmp_path, {"quay.io/org/multi:v1": MULTI})
+    child = next(iter(MULTI.manifests))
+    path = tmp_path / "quay.io/org/multi/manifests" / child
+    path.write_bytes(path.read_bytes().replace(b'"schemaVersion":2', b'"schemaVersion": 2'))
+    with pytest.raises(DigestMismatch):
+        Store(tmp_path).read_manifest(parse_reference("quay.io/org/multi:v1"), child)
+
+
+def test_non_manifest_files_are_not_images(tmp_path):
+    write_store(tmp_path, {"quay.io/org/single:v1": SINGLE})
+    (tmp_path / "quay.io/org/single/manifests/notes").write_text("hello")
+    (tmp_path / "quay.io/org/single/manifests/other.json").write_text(json.dumps({"a": 1}))
+    assert [str(i.reference) for i in Store(tmp_path).images()] == ["quay.io/org/single:v1"]

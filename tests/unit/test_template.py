@@ -1,0 +1,135 @@
+import pytest
+from kkimage.errors import ReferenceError_, TemplateError
+from kkimage.reference import parse_reference
+from kkimage.template import DestinationTemplate, render_destination, source_variables
+
+SOURCE = parse_reference("docker.io/kubesphere/ks-apiserver:v4.1.3")
+DIGEST = "sha256:" + "b" * 64
+SEED_DEST = (
+    "hub.kubekey/{{ .module.image.src.reference.repository }}"
+    ":{{ .module.image.src.reference.reference }}"
+)
+
+
+def render(text, source=SOURCE, **user):
+    return DestinationTemplate(text).render(source_variables(source, user))
+
+
+def test_the_seed_example():
+    assert str(render_destination(DestinationTemplate(SEED_DEST), SOURCE)) == (
+        "hub.kubekey/kubesphere/ks-apiserver:v4.1.3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{{ .module.image.src.reference.registry }}", "docker.io"),
+        ("{{ .module.image.src.reference.repository }}", "kubesphere/ks-apiserver"),
+        ("{{ .module.image.src.reference.reference }}", "v4.1.3"),
+        ("{{ .module.image.reference.repository }}", "kubesphere/ks-apiserver"),  # G2 spelling
+        ("{{.module.image.src.reference.reference}}", "v4.1.3"),
+        ('{{ printf "%s-%s" .module.image.src.reference.registry "x" }}', "docker.io-x"),
+        (
+            '{{ .module.image.src.reference.repository | replace "/" "-" }}',
+            "kubesphere-ks-apiserver",
+        ),
+        ('{{ .module.image.src.reference.repository | trimPrefix "kubesphere/" }}', "ks-apiserver"),
+        ('{{ .module.image.src.reference.reference | trimSuffix ".3" | upper }}', "V4.1"),
+        ('{{ " a " | trim }}', "a"),
+        ('{{ "AbC" | lower }}', "abc"),
+        ('{{ .module.image.src.reference.repository | splitList "/" | last }}', "ks-apiserver"),
+        ('{{ .module.image.src.reference.repository | splitList "/" | first }}', "kubesphere"),
+        ('{{ splitList "/" "a/b/c" | join "_" }}', "a_b_c"),
+        ('{{ regexReplaceAll "^ks-(.*)$" "ks-apiserver" "kubekey-${1}" }}', "kubekey-apiserver"),
+        ('{{ .empty_var | default "fallback" }}', "fallback"),
+        ('{{ "" | default "d" }}', "d"),
+        (
+            '{{ if eq .module.image.src.reference.registry "docker.io" }}hub{{ else }}x{{ end }}',
+            "hub",
+        ),
+        (
+            '{{ if ne .module.image.src.reference.registry "quay.io" }}y{{else if eq 1 2}}x{{end}}',
+            "y",
+        ),
+        ("literal/with/no-template:v1", "literal/with/no-template:v1"),
+        ('a {{- " b " -}} c', "a b c"),
+        ("{{/* comment */}}x", "x"),
+        ("{{ `raw` }}", "raw"),
+        ('{{ (printf "%s" "in") | upper }}', "IN"),
+    ],
+)
+def test_rendering(text, expected):
+    assert render(text, empty_var="") == expected
+
+
+def test_user_variables():
+    assert render(
+        "{{ .mirror }}/{{ .module.image.src.reference.repository }}", mirror="hub.local:5000"
+    ) == ("hub.local:5000/kubesphere/ks-apiserver")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ .module.image.src.reference.tagg }}",
+        "{{ .nope }}",
+        "{{ .module.image.src.reference.registry.deeper }}",
+    ],
+)
+def test_undefined_variable_is_an_error_naming_it(text):
+    with pytest.raises(TemplateError, match="undefined variable"):
+        render(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{{ .a | nosuchfunc }}", 'function "nosuchfunc" not defined'),
+        ("{{ if .a }}x", "without {{end}}"),
+        ("{{ end }}", "unexpected {{end}}"),
+        ('{{ "unterminated }}', "unexpected"),
+        ("{{ range .a }}x{{ end }}", "not supported"),
+    ],
+)
+def test_syntax_errors_are_reported_at_parse_time(text, message):
+    with pytest.raises(TemplateError, match=message):
+        DestinationTemplate(text)
+
+
+def test_destination_without_tag_takes_the_source_tag():
+    assert str(
+        render_destination(
+            DestinationTemplate("hub.local/{{ .module.image.src.reference.repository }}"), SOURCE
+        )
+    ) == ("hub.local/kubesphere/ks-apiserver:v4.1.3")
+
+
+def test_digest_source_keeps_its_digest():
+    source = parse_reference(f"quay.io/org/app@{DIGEST}")
+    assert (
+        str(render_destination(DestinationTemplate("hub.local/app"), source))
+        == f"hub.local/app@{DIGEST}"
+    )
+    # the seed template puts the digest where a tag goes: that means "by digest"
+    dest = render_destination(DestinationTemplate(SEED_DEST), source)
+    assert str(dest) == f"hub.kubekey/org/app@{DIGEST}"
+
+
+def test_rendered_destination_must_be_a_valid_reference():
+    with pytest.raises(ReferenceError_, match="invalid tag"):
+        render_destination(
+            DestinationTemplate(
+                'hub.local/{{ .module.image.src.reference.repository }}:{{ "a b" }}'
+            ),
+            SOURCE,
+        )
+
+
+def test_printf_verbs():
+    assert render('{{ printf "%q|%d|%v|%5s|%-3s|" "a" 3 true "x" "y" }}') == '"a"|3|true|    x|y  |'
+
+
+def test_else_if_branch():
+    assert render("{{ if eq 1 2 }}a{{ else if eq 1 1 }}b{{ else }}c{{ end }}") == "b"
+    assert render("{{ if eq 1 2 }}a{{ else if eq 1 3 }}b{{ else }}c{{ end }}") == "c"
