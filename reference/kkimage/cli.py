@@ -119,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check every blob and manifest of a store")
     verify.add_argument("dir", metavar="DIR")
     verify.add_argument("--json", action="store_true")
+
+    registry = commands.add_parser("registry", help="throwaway test registries")
+    actions = registry.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    up = actions.add_parser("up", help="start one, print its details as JSON, serve until Ctrl-C")
+    up.add_argument("--profile", required=True, choices=("plain", "basic", "tls", "token", "mtls"))
+    up.add_argument("--seed", action="store_true", help="push the test images to seed/*")
+    up.add_argument("--backend", choices=("binary", "docker"), default="binary")
+    up.add_argument("--image", help="docker backend: registry image (default registry:2)")
+    up.add_argument("--workdir", metavar="DIR", help="default: a new temporary directory")
     return parser
 
 
@@ -207,9 +216,23 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _registry(args: argparse.Namespace) -> int:
+    try:
+        from kkimage_fixtures.registry import RegistryUnavailable
+        from kkimage_fixtures.up import serve
+    except ImportError as exc:
+        raise TaskError(
+            f"kkimage registry needs the test harness: pip install 'kkimage[harness]' ({exc})"
+        ) from None
+    try:
+        return serve(args.profile, args.backend, args.seed, args.workdir, args.image)
+    except RegistryUnavailable as exc:
+        raise KkImageError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = {"ls": _ls, "verify": _verify}.get(args.command, _transfer)
+    command = {"ls": _ls, "verify": _verify, "registry": _registry}.get(args.command, _transfer)
     try:
         return command(args)
     except KkImageError as exc:

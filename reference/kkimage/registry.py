@@ -87,7 +87,12 @@ class Registry:
         text = f"{what}: {self.host} answered {status} {code or response.reason or ''}".rstrip()
         if message and message.lower() != (code or "").lower().replace("_", " "):
             text += f": {message}"
-        if status == 401 and self.auth.has_credentials:
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if status == 401 and not self.auth.has_credentials:
+            text += f" (no credentials: add an auths entry for {self.host})"
+        elif status == 401 and 'error="insufficient_scope"' in challenge:
+            text += " (these credentials are not allowed to do this)"
+        elif status == 401:
             text += f" (check the username and password for {self.host})"
         elif status == 400 and "HTTPS server" in message:
             text += " (remove plain_http for this registry)"

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from kkimage_fixtures import images
 from kkimage_fixtures.pki import Pki, generate
 from kkimage_fixtures.registry import RunningRegistry, start_binary
-from kkimage_fixtures.seed import RegistryClient
+from kkimage_fixtures.seed import RegistryClient, client_for, seed_corpus
 
 pytestmark = pytest.mark.integration
 CORPUS = images.corpus()
@@ -48,20 +49,10 @@ class Registry:
         return {k: v for k, v in entry.items() if v is not None}
 
 
-def _client(running: RunningRegistry) -> RegistryClient:
-    return RegistryClient(
-        running.url,
-        running.username,
-        running.password,
-        verify=running.ca_file or True,
-    )
-
-
 def _registry(profile: str, tmp: Path, pki: Pki | None) -> Iterator[Registry]:
     with start_binary(profile, tmp / profile, pki=pki) as running:
-        client = _client(running)
-        for name, image in CORPUS.items():
-            client.push(f"seed/{name}", image)
+        client = client_for(running)
+        seed_corpus(client)
         yield Registry(running, client)
 
 
@@ -83,6 +74,16 @@ def basic(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Regist
 @pytest.fixture(scope="session")
 def tls(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Registry]:
     yield from _registry("tls", tmp_path_factory.mktemp("registries"), pki)
+
+
+@pytest.fixture(scope="session")
+def token(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Registry]:
+    yield from _registry("token", tmp_path_factory.mktemp("registries"), pki)
+
+
+@pytest.fixture(scope="session")
+def mtls(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Registry]:
+    yield from _registry("mtls", tmp_path_factory.mktemp("registries"), pki)
 
 
 @pytest.fixture

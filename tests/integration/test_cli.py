@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from kkimage_fixtures import images
 from kkimage_fixtures.stores import corrupt_blob, write_store
-
 from tests.helpers import failed, ok
 
 CORPUS = images.corpus()

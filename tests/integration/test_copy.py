@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
+
 from kkimage_fixtures import images
 from kkimage_fixtures.stores import corrupt_blob, write_store
-
 from tests.helpers import failed, ok
 
 CORPUS = images.corpus()

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from kkimage_fixtures import images
 
+from kkimage_fixtures import images
 from tests import helpers
 from tests.helpers import failed, ok
 

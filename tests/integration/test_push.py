@@ -9,9 +9,9 @@ import shutil
 import subprocess
 
 import pytest
+
 from kkimage_fixtures import images
 from kkimage_fixtures.stores import write_store
-
 from tests import helpers
 from tests.helpers import failed, ok, pull_task
 

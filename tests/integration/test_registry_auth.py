@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kkimage_fixtures import images
 from tests.helpers import failed, ok, pull_task, push_task
 
 SYSTEM_BUNDLE = {"REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt"}
@@ -98,3 +99,46 @@ def test_proxies_from_the_environment_are_used(kk, plain, store):
     failed(kk.run(pull(plain, store, [plain.auth()]), env=dead_proxy), "cannot reach")
     bypass = {**dead_proxy, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
     ok(kk.run(pull(plain, store, [plain.auth()]), env=bypass))
+
+
+def as_user(registry, user):
+    return registry.auth(username=user, password=registry.running.users[user])
+
+
+def test_bearer_token_pull_with_a_pull_only_user(kk, token, store):
+    before = len(token.running.token_server.requests)
+    ok(kk.run(pull_task(store, [token.ref("multi")], [as_user(token, "puller")])))
+    asked = token.running.token_server.requests[before:]
+    # one token for the repository, reused for the manifest, every child and every blob
+    assert [(r.user, r.scopes, r.status) for r in asked] == [
+        ("puller", ["repository:seed/multi:pull"], 200)
+    ]
+
+
+def test_pull_only_user_cannot_push(kk, token, tmp_path, namespace):
+    store = tmp_path / "s"
+    ok(kk.run(pull_task(store, [token.ref("single-oci")], [as_user(token, "puller")])))
+    dest = f"{token.host}/{namespace}/app"
+    result = kk.run(push_task(store, dest, [as_user(token, "puller")]))
+    failed(result, "401", "not allowed")
+    ok(kk.run(push_task(store, dest, [as_user(token, "pusher")])))
+    assert token.client.tags(f"{namespace}/app") == ["v1"]
+
+
+def test_anonymous_token_where_anonymous_pull_is_allowed(kk, token, store, namespace):
+    image_ref = token.client.push("public/app", images.single("pub", seed=namespace))
+    anonymous = {"repo": token.host, "ca_file": token.running.ca_file}
+    ok(kk.run(pull_task(store, [image_ref], [anonymous])))
+    failed(kk.run(pull_task(store, [token.ref("single-oci")], [anonymous])), "no credentials")
+
+
+def test_wrong_password_at_the_token_server(kk, token, store):
+    auth = token.auth(password="not-the-password")
+    line = failed(kk.run(pull_task(store, [token.ref("single-oci")], [auth])), "token server")
+    assert "not-the-password" not in line
+
+
+def test_client_certificate(kk, mtls, store):
+    ok(kk.run(pull_task(store, [mtls.ref("single-oci")], [mtls.auth()])))
+    no_cert = mtls.auth(cert_file=None, key_file=None)
+    failed(kk.run(pull_task(store, [mtls.ref("dockerlist")], [no_cert])), "client certificate")

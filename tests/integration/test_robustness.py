@@ -10,9 +10,9 @@ import sys
 import time
 
 import pytest
+
 from kkimage_fixtures import images
 from kkimage_fixtures.faultproxy import Fault, FaultProxy
-
 from tests.helpers import failed, ok, pull_task
 
 from .conftest import CORPUS

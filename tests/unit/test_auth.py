@@ -1,4 +1,5 @@
 import pytest
+
 from kkimage.auth import endpoint_for, parse_challenge, select_auth
 from kkimage.errors import TaskError
 from kkimage.task import parse_auths

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from kkimage.errors import DigestMismatch, ManifestError
 from kkimage.manifest import DOCKER_LIST, OCI_INDEX, Manifest, check_digest, sha256_digest
 

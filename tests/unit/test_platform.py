@@ -1,4 +1,5 @@
 import pytest
+
 from kkimage.errors import PlatformError
 from kkimage.platform import Platform, PlatformFilter
 

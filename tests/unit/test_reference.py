@@ -1,4 +1,5 @@
 import pytest
+
 from kkimage.errors import ReferenceError_
 from kkimage.reference import parse_reference
 

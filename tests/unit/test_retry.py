@@ -2,6 +2,7 @@ import email.utils
 import time
 
 import requests
+
 from kkimage.transport import RetryPolicy
 
 

@@ -2,6 +2,7 @@ import json
 import os
 
 import pytest
+
 from kkimage.errors import DigestMismatch, StoreError
 from kkimage.manifest import Manifest
 from kkimage.reference import parse_reference

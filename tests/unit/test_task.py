@@ -1,4 +1,5 @@
 import pytest
+
 from kkimage.errors import TaskError
 from kkimage.task import Variables, parse_tasks
 

@@ -1,4 +1,5 @@
 import pytest
+
 from kkimage.errors import ReferenceError_, TemplateError
 from kkimage.reference import parse_reference
 from kkimage.template import DestinationTemplate, render_destination, source_variables

@@ -1,0 +1,92 @@
+"""Each fault does what it says, observed with plain requests through the proxy."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from kkimage_fixtures import images
+from kkimage_fixtures.faultproxy import Fault, FaultProxy
+from kkimage_fixtures.registry import start_binary
+from kkimage_fixtures.seed import RegistryClient
+
+IMAGE = images.single("proxied", seed="proxied", layer_sizes=(256 << 10,))
+LAYER = max(IMAGE.blobs.values(), key=lambda b: b.size)
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    with start_binary("plain", tmp_path_factory.mktemp("plain")) as registry:
+        RegistryClient(registry.url).push("p/app", IMAGE)
+        yield registry
+
+
+@pytest.fixture
+def proxy(upstream):
+    with FaultProxy(upstream.url) as running:
+        yield running
+
+
+def get(proxy, path, **kwargs):
+    return requests.get(proxy.url + path, timeout=30, **kwargs)
+
+
+BLOB = f"/v2/p/app/blobs/{LAYER.digest}"
+
+
+def test_passes_through_and_counts(proxy):
+    assert get(proxy, BLOB).content == LAYER.data
+    assert proxy.traffic.count("/blobs/", "GET") == 1
+    assert proxy.traffic.sent(LAYER.digest) == LAYER.size
+
+
+def test_corrupt_keeps_the_length_and_changes_the_bytes(proxy):
+    proxy.add(Fault("corrupt", path=LAYER.digest))
+    body = get(proxy, BLOB).content
+    assert len(body) == LAYER.size and body != LAYER.data
+    assert get(proxy, BLOB).content == LAYER.data  # times=1
+
+
+def test_cut_closes_mid_body(proxy):
+    proxy.add(Fault("cut", path=LAYER.digest, after_bytes=1000))
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        get(proxy, BLOB).content  # noqa: B018
+    assert proxy.traffic.sent(LAYER.digest) == 1000
+
+
+def test_status_n_times_with_retry_after(proxy):
+    proxy.add(Fault("status", path="/manifests/", status=429, retry_after="3", times=2))
+    accept = {"Accept": images.OCI_MANIFEST}
+    first = get(proxy, "/v2/p/app/manifests/v1", headers=accept)
+    assert (first.status_code, first.headers["Retry-After"]) == (429, "3")
+    assert get(proxy, "/v2/p/app/manifests/v1", headers=accept).status_code == 429
+    assert get(proxy, "/v2/p/app/manifests/v1", headers=accept).content == IMAGE.root.data
+
+
+def test_throttle(proxy):
+    proxy.add(Fault("throttle", path=LAYER.digest, rate=512 << 10))
+    started = time.monotonic()
+    assert get(proxy, BLOB).content == LAYER.data
+    assert time.monotonic() - started >= 0.4  # 256 KiB at 512 KiB/s
+
+
+def test_redirect_and_credential_record(proxy, upstream):
+    proxy.add(Fault("redirect", path=LAYER.digest, target=upstream.host))
+    answer = get(proxy, BLOB, allow_redirects=False, headers={"Authorization": "Basic eDp5"})
+    assert answer.status_code == 307
+    assert answer.headers["Location"] == f"http://{upstream.host}{BLOB}"
+    assert proxy.traffic.credentials == [("GET", BLOB, "Basic")]
+
+
+def test_uploads_go_through_with_locations_rewritten(proxy):
+    client = RegistryClient(proxy.url)
+    client.push("p/copy", IMAGE)
+    assert proxy.traffic.received("/blobs/uploads/") == sum(b.size for b in IMAGE.blobs.values())
+    assert RegistryClient(proxy.url).manifest_bytes("p/copy", "v1") == IMAGE.root.data
+
+
+def test_unknown_fault_kind():
+    with pytest.raises(ValueError, match="unknown fault"):
+        Fault("explode")
