@@ -21,8 +21,11 @@ class Kkimage:
         environment = {**os.environ, **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "kkimage", *map(str, args)],
-            capture_output=True, text=True, env=environment, timeout=timeout,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=timeout,
+        )
 
     def task_file(self, task: object) -> Path:
         self.count += 1

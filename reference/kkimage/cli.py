@@ -52,13 +52,19 @@ def _human_line(result: ImageResult) -> str:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--jobs", type=int, default=DEFAULT_JOBS, metavar="N",
+        "--jobs",
+        type=int,
+        default=DEFAULT_JOBS,
+        metavar="N",
         help=f"blobs (and images) transferred at once (default {DEFAULT_JOBS})",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--max-per-registry", type=int, default=None, metavar="N",
+        "--max-per-registry",
+        type=int,
+        default=None,
+        metavar="N",
         help="connections to one registry at once (default: --jobs)",
-    )  # fmt: skip
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     parser.add_argument("--vars", action="append", default=[], metavar="VARS.yaml")
     parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
@@ -72,9 +78,12 @@ def _auth_flags(parser: argparse.ArgumentParser) -> None:
 
 def _platform_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--platform", action="append", default=None, metavar="PLATFORM",
+        "--platform",
+        action="append",
+        default=None,
+        metavar="PLATFORM",
         help="e.g. linux/amd64 (repeat or separate with commas; default: all)",
-    )  # fmt: skip
+    )
     parser.add_argument("--policy", choices=("strict", "warn"), default=None)
 
 

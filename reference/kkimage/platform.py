@@ -17,6 +17,29 @@ _ARCH_ALIASES = {
     "i386": ("386", ""),
 }
 _WORD = re.compile(r"[a-z0-9._-]+")
+# Go's GOOS values: an OS/ARCH spelling whose first word is not one is a mistake (arm/v7).
+KNOWN_OS = frozenset(
+    {
+        "aix",
+        "android",
+        "darwin",
+        "dragonfly",
+        "freebsd",
+        "hurd",
+        "illumos",
+        "ios",
+        "js",
+        "linux",
+        "nacl",
+        "netbsd",
+        "openbsd",
+        "plan9",
+        "solaris",
+        "wasip1",
+        "windows",
+        "zos",
+    }
+)
 ALL = frozenset({"*", "all"})
 
 
@@ -56,6 +79,11 @@ class Platform:
             )
         if len(parts) == 1:
             return cls.normalized("", parts[0])
+        if parts[0] not in KNOWN_OS:
+            raise PlatformError(
+                f"invalid platform {spelling!r}: {parts[0]!r} is not an operating system "
+                f"(write OS/ARCH[/VARIANT], e.g. linux/{'/'.join(parts)})"
+            )
         return cls.normalized(*parts)
 
     @classmethod

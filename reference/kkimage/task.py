@@ -28,9 +28,17 @@ _PULL_KEYS = {"images_dir", "manifests", "platform", "policy", "auths", "skip_tl
 _PUSH_KEYS = {"images_dir", "auths", "skip_tls_verify", "src_pattern", "dest"}
 _COPY_KEYS = {"from", "to", "platform", "policy"}
 _AUTH_KEYS = {
-    "repo", "registry", "username", "password", "insecure", "skip_tls_verify",
-    "plain_http", "ca_file", "cert_file", "key_file",
-}  # fmt: skip
+    "repo",
+    "registry",
+    "username",
+    "password",
+    "insecure",
+    "skip_tls_verify",
+    "plain_http",
+    "ca_file",
+    "cert_file",
+    "key_file",
+}
 
 
 @dataclass(frozen=True)

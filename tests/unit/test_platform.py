@@ -45,7 +45,7 @@ def test_arm_never_matches_arm64_and_arm64_never_matches_arm():
 
 
 def test_attestations_are_never_kept():
-    assert "attestation" not in kept("amd64", "arm64", "arm", "arm/v6")
+    assert "attestation" not in kept("amd64", "arm64", "arm", "linux/arm/v6")
 
 
 @pytest.mark.parametrize("value", [None, [], ["*"], ["all"], ["amd64", "all"], "all"])
@@ -54,11 +54,15 @@ def test_everything_means_no_filter(value):
 
 
 def test_missing_platforms_are_reported():
-    selection = PlatformFilter.from_argument(["amd64", "linux/ppc64le", "arm/v5"]).select(AVAILABLE)
-    assert [str(p) for p in selection.missing] == ["linux/ppc64le", "arm/v5"]
+    selection = PlatformFilter.from_argument(["amd64", "linux/ppc64le", "linux/arm/v5"]).select(
+        AVAILABLE
+    )
+    assert [str(p) for p in selection.missing] == ["linux/ppc64le", "linux/arm/v5"]
 
 
-@pytest.mark.parametrize("value", ["linux/amd64/v2/x", "linux//amd64", "", 3, {"os": "linux"}])
+@pytest.mark.parametrize(
+    "value", ["linux/amd64/v2/x", "linux//amd64", "", 3, {"os": "linux"}, "arm/v7", "amd64/linux"]
+)
 def test_invalid_spellings(value):
     with pytest.raises(PlatformError):
         PlatformFilter.from_argument([value])

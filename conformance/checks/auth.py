@@ -1,0 +1,150 @@
+"""Credentials: selection, challenges, scopes (docs/spec.md section 6)."""
+
+from __future__ import annotations
+
+from kkimage_fixtures import images
+from kkimage_fixtures.faultproxy import Fault
+
+from ..context import CaseContext
+from ..stores import files, manifest_file
+from . import check
+from .common import corpus, expect_root, pull, push
+
+WRONG = "not-the-Password-42"
+
+
+def _pull_with(ctx: CaseContext, auths: list[dict], name: str = "single-oci"):
+    store = ctx.path("store")
+    return store, ctx.run(pull(store, [ctx.registry.ref(name)], auths))
+
+
+@check
+def right_credentials(ctx: CaseContext, user: str | None = None) -> None:
+    store, outcome = _pull_with(ctx, [ctx.registry.auth(user)])
+    ctx.succeeded(outcome, f"a pull as {user or ctx.registry.running.username}")
+    expect_root(ctx, store, ctx.registry.ref("single-oci"), corpus("single-oci").root.data, "")
+
+
+@check
+def wrong_password(ctx: CaseContext) -> None:
+    """Refused with a message; the password appears nowhere; nothing is written."""
+    store, outcome = _pull_with(ctx, [ctx.registry.auth(password=WRONG)])
+    ctx.failed_cleanly(outcome, secrets=(WRONG,))
+    ctx.expect_equal(files(store), [], "files written by a refused pull")
+
+
+@check
+def missing_credentials(ctx: CaseContext) -> None:
+    store, outcome = _pull_with(ctx, [ctx.registry.auth(username=None, password=None)])
+    ctx.failed_cleanly(outcome)
+    ctx.expect_equal(files(store), [], "files written by a refused pull")
+
+
+@check
+def prefix_entry_wins(ctx: CaseContext) -> None:
+    """A path-prefix entry beats the host-only entry (with a wrong password)."""
+    host_only = ctx.registry.auth(password=WRONG)
+    prefix = ctx.registry.auth(repo=f"{ctx.registry.host}/seed")
+    _, outcome = _pull_with(ctx, [host_only, prefix])
+    ctx.succeeded(outcome, "a pull where the seed/ prefix entry has the right password")
+
+
+@check
+def longer_prefix_wins(ctx: CaseContext) -> None:
+    short = ctx.registry.auth(repo=f"{ctx.registry.host}/seed", password=WRONG)
+    long = ctx.registry.auth(repo=f"{ctx.registry.host}/seed/single-oci")
+    _, outcome = _pull_with(ctx, [short, long])
+    ctx.succeeded(outcome, "a pull where the longest prefix has the right password")
+
+
+@check
+def unmatched_entry_not_used(ctx: CaseContext, repo: str) -> None:
+    """The right credentials in the only entry, which is for another registry (`repo`;
+    `{hostname}` is this registry's host without its port), must not be used."""
+    hostname = ctx.registry.host.rsplit(":", 1)[0]
+    other = ctx.registry.auth(repo=repo.replace("{hostname}", hostname))
+    store = ctx.path("store")
+    task = pull(store, [ctx.registry.ref("single-oci")], [other], skip_tls_verify=True)
+    ctx.failed_cleanly(ctx.run(task))
+    ctx.expect_equal(files(store), [], "files written by a refused pull")
+
+
+@check
+def credentials_stay_home(ctx: CaseContext) -> None:
+    """An entry for another registry never sends its credentials here (seen at a proxy)."""
+    proxy = ctx.proxy()
+    entry = {
+        "repo": "other-registry.example:5000",
+        "username": "u",
+        "password": "p",
+        "plain_http": True,
+    }
+    store = ctx.path("store")
+    task = pull(
+        store, [f"{proxy.host}/seed/single-oci:v1"], [entry, ctx.registry.proxy_auth(proxy)]
+    )
+    ctx.succeeded(ctx.run(task))
+    ctx.expect_equal(proxy.traffic.credentials, [], "requests that carried credentials")
+
+
+@check
+def redirect_carries_no_credentials(ctx: CaseContext) -> None:
+    """Blob GETs redirected to another host (a blob store) get no Authorization."""
+    with ctx.registry.proxy() as front, ctx.registry.proxy() as storage:
+        # the storage proxy answers anonymously where the registry would ask for credentials
+        storage.upstream_auth = (ctx.registry.running.username, ctx.registry.running.password)
+        front.add(
+            Fault("redirect", path="/blobs/sha256:", method="GET", target=storage.host, times=None)
+        )
+        store = ctx.path("store")
+        task = pull(store, [f"{front.host}/seed/single-oci:v1"], [ctx.registry.proxy_auth(front)])
+        ctx.succeeded(ctx.run(task), "a pull whose blobs are redirected")
+        ctx.expect(
+            storage.traffic.count("/blobs/", "GET") > 0,
+            "the redirect was not followed",
+            "blob GETs at the second host",
+            0,
+        )
+        ctx.expect_equal(storage.traffic.credentials, [], "redirected requests with credentials")
+
+
+@check
+def pull_only_user_cannot_push(ctx: CaseContext) -> None:
+    store = ctx.path("store")
+    ctx.succeeded(
+        ctx.run(pull(store, [ctx.registry.ref("single-oci")], [ctx.registry.auth("puller")]))
+    )
+    dest = f"{ctx.registry.host}/{ctx.namespace}/app"
+    ctx.failed_cleanly(ctx.run(push(store, dest, [ctx.registry.auth("puller")])))
+    ctx.expect_equal(ctx.registry.client.tags(f"{ctx.namespace}/app"), [], "tags pushed")
+
+
+@check
+def push_with_credentials(ctx: CaseContext) -> None:
+    store = ctx.path("store")
+    ctx.succeeded(ctx.run(pull(store, [ctx.registry.ref("multi")], [ctx.registry.auth()])))
+    dest = f"{ctx.registry.host}/{ctx.namespace}/app"
+    ctx.succeeded(ctx.run(push(store, dest, [ctx.registry.auth()])), "the push")
+    ctx.expect_equal(
+        ctx.registry.client.manifest_bytes(f"{ctx.namespace}/app", "v1"),
+        corpus("multi").root.data,
+        "the pushed root",
+    )
+
+
+@check
+def anonymous_where_allowed(ctx: CaseContext) -> None:
+    image = images.single("anonymous", seed=ctx.namespace)
+    reference = ctx.registry.client.push(f"public/{ctx.namespace}", image)
+    anonymous = ctx.registry.auth(username=None, password=None)
+    store = ctx.path("store")
+    ctx.succeeded(ctx.run(pull(store, [reference], [anonymous])), "an anonymous pull of public/")
+    expect_root(ctx, store, reference, image.root.data, reference)
+    private = ctx.path("private")
+    ctx.failed_cleanly(ctx.run(pull(private, [ctx.registry.ref("single-oci")], [anonymous])))
+    ctx.expect(
+        not manifest_file(private, ctx.registry.ref("single-oci")).exists(),
+        "an anonymous pull of a private repository wrote an image",
+        "nothing",
+        "a tag",
+    )

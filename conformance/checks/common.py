@@ -1,0 +1,106 @@
+"""Task builders and expectations about the seeded images, shared by the checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kkimage_fixtures import images
+
+from ..context import CORPUS, CaseContext
+from ..stores import blob_names, manifest_file
+
+SEED_DEST = (
+    "{{ .module.image.src.reference.repository }}:{{ .module.image.src.reference.reference }}"
+)
+
+
+def pull(store: Path, manifests: list[str], auths: list[dict] | None, **extra: Any) -> dict:
+    args: dict[str, Any] = {"images_dir": str(store), "manifests": manifests, **extra}
+    if auths is not None:
+        args["auths"] = auths
+    return {"name": "pull images", "image": {"pull": args}}
+
+
+def push(store: Path, dest: str, auths: list[dict] | None, **extra: Any) -> dict:
+    args: dict[str, Any] = {"images_dir": str(store), "dest": dest, **extra}
+    if auths is not None:
+        args["auths"] = auths
+    return {"name": "push images", "image": {"push": args}}
+
+
+def copy(source: Path, target: str, manifests: list[str] | None = None, **extra: Any) -> dict:
+    origin: dict[str, Any] = {"path": str(source)}
+    if manifests is not None:
+        origin["manifests"] = manifests
+    to = {"path": target, **extra.pop("to", {})}
+    return {"name": "copy images", "image": {"copy": {"from": origin, "to": to, **extra}}}
+
+
+def pull_seeded(ctx: CaseContext, names: list[str], store: Path | None = None, **extra) -> Path:
+    """Pull seed images into a store and require success."""
+    store = store or ctx.path("store")
+    refs = [ctx.registry.ref(n) for n in names]
+    ctx.succeeded(ctx.run(pull(store, refs, [ctx.registry.auth()], **extra)), "the pull")
+    return store
+
+
+def image_blobs(manifest_data: bytes, image: images.Image) -> set[str]:
+    """Config and layer digests of an image manifest, or of every child of an index."""
+    content = json.loads(manifest_data)
+    if "manifests" in content:
+        found: set[str] = set()
+        for child in content["manifests"]:
+            found |= image_blobs(image.manifests[child["digest"]].data, image)
+        return found
+    return {content["config"]["digest"], *(layer["digest"] for layer in content["layers"])}
+
+
+def children(image: images.Image, platforms: list[str]) -> list[dict]:
+    """The index descriptors of `platforms` (os/arch[/variant]), in index order."""
+    index = json.loads(image.root.data)
+    wanted = {image.child(p).digest for p in platforms}
+    return [d for d in index["manifests"] if d["digest"] in wanted]
+
+
+def expect_root(ctx: CaseContext, store: Path, reference: str, data: bytes, what: str) -> None:
+    path = manifest_file(store, reference)
+    ctx.expect(
+        path.is_file(), f"{what}: no file {path.relative_to(store)}", "a manifest file", "nothing"
+    )
+    found = path.read_bytes()
+    ctx.expect(
+        found == data,
+        f"{what}: {path.relative_to(store)} differs from the expected bytes",
+        images.sha256(data),
+        images.sha256(found),
+    )
+
+
+def expect_blobs(ctx: CaseContext, store: Path, expected: set[str], what: str) -> None:
+    found = blob_names(store)
+    ctx.expect(
+        found == expected,
+        f"{what}: blobs/ holds other blobs than the image's",
+        sorted(expected),
+        {"missing": sorted(expected - found), "extra": sorted(found - expected)},
+    )
+
+
+def fill(value: Any, ctx: CaseContext) -> Any:
+    """Case params with `{host}` (the registry, or an unreachable address without one),
+    `{port}` (its port) and `{ns}` (the case's namespace) filled in, in nested data."""
+    if isinstance(value, str):
+        host = ctx.target.host if ctx.target else "127.0.0.1:1"
+        port = host.rsplit(":", 1)[-1]
+        return value.replace("{host}", host).replace("{port}", port).replace("{ns}", ctx.namespace)
+    if isinstance(value, list):
+        return [fill(v, ctx) for v in value]
+    if isinstance(value, dict):
+        return {k: fill(v, ctx) for k, v in value.items()}
+    return value
+
+
+def corpus(name: str) -> images.Image:
+    return CORPUS[name]

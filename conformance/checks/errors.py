@@ -1,0 +1,69 @@
+"""Bad input: refused with a message, nothing written (docs/spec.md 1, 3, 8)."""
+
+from __future__ import annotations
+
+from ..context import CaseContext
+from ..stores import files, manifest_file
+from . import check
+from .common import fill, pull, push
+
+
+@check
+def bad_pull(ctx: CaseContext, args: dict) -> None:
+    """`args` replaces the pull arguments; `{host}` is the registry. Nothing may be written."""
+    store = ctx.path("store")
+    arguments = fill(args, ctx)
+    auths = [ctx.target.auth()] if ctx.target else None
+    task = {"name": "bad pull", "image": {"pull": {"images_dir": str(store), **arguments}}}
+    if auths is not None and "auths" not in arguments:
+        task["image"]["pull"]["auths"] = auths
+    ctx.failed_cleanly(ctx.run(task))
+    ctx.expect_equal(files(store), [], "files written by refused input")
+    ctx.expect(
+        not (ctx.tmp / "etc").exists() and not (ctx.tmp.parent / "etc").exists(),
+        "something was written outside the store",
+        "nothing",
+        "an etc/ directory",
+    )
+
+
+@check
+def bad_push(ctx: CaseContext, args: dict) -> None:
+    store = ctx.path("store")
+    ctx.succeeded(ctx.run(pull(store, [ctx.registry.ref("single-oci")], [ctx.registry.auth()])))
+    arguments = fill(args, ctx)
+    task = {
+        "image": {"push": {"images_dir": str(store), "auths": [ctx.registry.auth()], **arguments}}
+    }
+    ctx.failed_cleanly(ctx.run(task))
+    ctx.expect_equal(ctx.registry.client.tags(f"{ctx.namespace}/app"), [], "tags pushed")
+
+
+@check
+def unknown_keys_warn(ctx: CaseContext) -> None:
+    """Unknown keys are ignored (with a warning): the run still does its work."""
+    store = ctx.path("store")
+    task = pull(store, [ctx.registry.ref("single-oci")], [ctx.registry.auth()], colour="blue")
+    ctx.succeeded(ctx.run(task), "a pull with an unknown key")
+    ctx.expect(
+        manifest_file(store, ctx.registry.ref("single-oci")).is_file(),
+        "the image was not pulled",
+        "a tag file",
+        "nothing",
+    )
+
+
+@check
+def unknown_image(ctx: CaseContext) -> None:
+    store = ctx.path("store")
+    ctx.failed_cleanly(
+        ctx.run(pull(store, [ctx.registry.ref("no-such-image")], [ctx.registry.auth()]))
+    )
+    ctx.expect_equal(files(store), [], "files written for an image that does not exist")
+
+
+@check
+def bad_push_store(ctx: CaseContext) -> None:
+    ctx.failed_cleanly(
+        ctx.run(push(ctx.path("absent"), f"{ctx.registry.host}/x/y", [ctx.registry.auth()]))
+    )

@@ -1,0 +1,80 @@
+"""Task files: shapes, order, variables and the G2 spellings (docs/spec.md section 1)."""
+
+from __future__ import annotations
+
+from ..context import CaseContext
+from ..stores import files, manifest_file
+from . import check
+from .common import SEED_DEST, corpus, expect_root, pull
+
+
+@check
+def single_mapping_task(ctx: CaseContext) -> None:
+    store = ctx.path("store")
+    task = pull(store, [ctx.registry.ref("single-oci")], [ctx.registry.auth()])["image"]
+    ctx.succeeded(ctx.run(task), "a task file holding {pull: ...} alone")  # a bare mapping
+    expect_root(ctx, store, ctx.registry.ref("single-oci"), corpus("single-oci").root.data, "")
+
+
+@check
+def all_operations_in_order(ctx: CaseContext) -> None:
+    """push and copy read what pull wrote: they only succeed when run after it."""
+    store, other = ctx.path("store"), ctx.path("other")
+    task = {
+        "name": "all three",
+        "image": {
+            "copy": {"from": {"path": str(store)}, "to": {"path": str(other)}},
+            "push": {
+                "images_dir": str(store),
+                "auths": [ctx.registry.auth()],
+                "dest": f"{ctx.registry.host}/{ctx.namespace}/" + SEED_DEST,
+            },
+            "pull": {
+                "images_dir": str(store),
+                "auths": [ctx.registry.auth()],
+                "manifests": [ctx.registry.ref("single-docker")],
+            },
+        },
+    }
+    ctx.succeeded(ctx.run(task), "one task with copy, push and pull (written in that order)")
+    image = corpus("single-docker")
+    expect_root(ctx, other, ctx.registry.ref("single-docker"), image.root.data, "the copy")
+    found = ctx.registry.client.manifest_bytes(f"{ctx.namespace}/seed/single-docker", "v1")
+    ctx.expect(
+        found == image.root.data,
+        "the push did not happen after the pull",
+        image.digest,
+        "nothing pushed",
+    )
+
+
+@check
+def first_failure_stops(ctx: CaseContext) -> None:
+    store = ctx.path("store")
+    failing = pull(store, [ctx.registry.ref("no-such-image")], [ctx.registry.auth()])
+    later = pull(ctx.path("later"), [ctx.registry.ref("single-oci")], [ctx.registry.auth()])
+    ctx.failed_cleanly(ctx.run([failing, later]))
+    ctx.expect_equal(files(ctx.path("later")), [], "files written by a task after the failure")
+
+
+@check
+def variables_in_arguments(ctx: CaseContext) -> None:
+    task = pull(
+        "{{ .workdir }}/images", ["{{ .mirror }}/seed/single-oci:{{ .tag }}"], [ctx.registry.auth()]
+    )
+    variables = {"workdir": str(ctx.tmp), "mirror": ctx.registry.host, "tag": "v1"}
+    ctx.succeeded(ctx.run(task, variables), "a pull whose arguments use variables")
+    path = manifest_file(ctx.path("images"), ctx.registry.ref("single-oci"))
+    ctx.expect(path.is_file(), "the variables were not rendered", str(path), "nothing there")
+
+
+@check
+def g2_auth_spellings(ctx: CaseContext) -> None:
+    entry = ctx.registry.auth(ca_file=None)
+    entry["registry"] = entry.pop("repo")
+    entry["skip_tls_verify"] = True
+    store = ctx.path("store")
+    ctx.succeeded(
+        ctx.run(pull(store, [ctx.registry.ref("single-oci")], [entry])),
+        "a pull with registry: and skip_tls_verify: in the entry",
+    )

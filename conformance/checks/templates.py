@@ -1,0 +1,70 @@
+"""Destination templates (docs/spec.md section 5)."""
+
+from __future__ import annotations
+
+from ..context import CaseContext
+from . import check
+from .common import corpus, fill, pull, push
+
+
+def _store(ctx: CaseContext, names=("single-oci",)) -> object:
+    store = ctx.path("store")
+    refs = [ctx.registry.ref(n) for n in names]
+    ctx.succeeded(ctx.run(pull(store, refs, [ctx.registry.auth()])), "the pull")
+    return store
+
+
+@check
+def destination(
+    ctx: CaseContext,
+    dest: str,
+    expected: str,
+    variables: dict | None = None,
+    name: str = "single-oci",
+) -> None:
+    """Push `name` with `dest` (`{host}` and `{ns}` filled in) and find it at `expected`."""
+    store = _store(ctx, (name,))
+    dest, expected, variables = fill(dest, ctx), fill(expected, ctx), fill(variables or {}, ctx)
+    ctx.succeeded(ctx.run(push(store, dest, [ctx.registry.auth()]), variables), f"push to {dest}")
+    repository, _, reference = expected.partition("/")[2].rpartition(":")
+    if "@" in expected:
+        repository, reference = expected.partition("/")[2].split("@")
+    found = ctx.registry.client.manifest_bytes(repository, reference)
+    ctx.expect(
+        found == corpus(name).root.data,
+        f"nothing (or something else) at {expected}",
+        corpus(name).digest,
+        "nothing" if found is None else "other bytes",
+    )
+
+
+@check
+def undefined_variable(ctx: CaseContext) -> None:
+    """An undefined variable fails the run before anything is pushed."""
+    store = _store(ctx)
+    dest = f"{ctx.registry.host}/{ctx.namespace}/" + "{{ .module.image.src.reference.repo }}:v1"
+    ctx.failed_cleanly(ctx.run(push(store, dest, [ctx.registry.auth()])))
+    catalog = ctx.registry.client.request("GET", "/v2/_catalog?n=1000", "registry:catalog:*")
+    pushed = (
+        [r for r in catalog.json().get("repositories", []) if r.startswith(ctx.namespace)]
+        if catalog.status_code == 200
+        else []
+    )
+    ctx.expect_equal(pushed, [], "repositories pushed despite the undefined variable")
+
+
+@check
+def digest_source_keeps_digest(ctx: CaseContext) -> None:
+    image = corpus("single-docker")
+    store = ctx.path("store")
+    reference = f"{ctx.registry.host}/seed/single-docker@{image.digest}"
+    ctx.succeeded(ctx.run(pull(store, [reference], [ctx.registry.auth()])))
+    dest = f"{ctx.registry.host}/{ctx.namespace}/app"
+    ctx.succeeded(ctx.run(push(store, dest, [ctx.registry.auth()])), "the push by digest")
+    found = ctx.registry.client.manifest_bytes(f"{ctx.namespace}/app", image.digest)
+    ctx.expect(
+        found == image.root.data,
+        "the digest-pulled image is not at its digest",
+        image.digest,
+        found and "other bytes",
+    )

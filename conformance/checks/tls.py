@@ -1,0 +1,120 @@
+"""TLS and transport settings (docs/spec.md section 6)."""
+
+from __future__ import annotations
+
+from ..context import CaseContext
+from ..stores import files
+from . import check
+from .common import corpus, expect_root, pull
+
+# Variables that make some clients trust a bundle: `insecure` must work in spite of them.
+CA_ENVIRONMENT = {
+    "REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
+    "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
+    "CURL_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
+}
+
+
+def _pull(ctx: CaseContext, auths: list[dict], env: dict | None = None, **extra):
+    store = ctx.path("store")
+    return store, ctx.run(pull(store, [ctx.registry.ref("single-oci")], auths, **extra), env=env)
+
+
+def _ok(ctx: CaseContext, store, outcome, what: str) -> None:
+    ctx.succeeded(outcome, what)
+    expect_root(ctx, store, ctx.registry.ref("single-oci"), corpus("single-oci").root.data, what)
+
+
+def _refused(ctx: CaseContext, store, outcome) -> None:
+    ctx.failed_cleanly(outcome)
+    ctx.expect_equal(files(store), [], "files written by a refused pull")
+
+
+@check
+def verified_by_default(ctx: CaseContext) -> None:
+    """Without the private CA, the server's certificate is not trusted."""
+    store, outcome = _pull(ctx, [ctx.registry.auth(ca_file=None)], env=CA_ENVIRONMENT)
+    _refused(ctx, store, outcome)
+
+
+@check
+def ca_file_trusted(ctx: CaseContext) -> None:
+    store, outcome = _pull(ctx, [ctx.registry.auth()], env=CA_ENVIRONMENT)
+    _ok(ctx, store, outcome, "a pull trusting ca_file")
+
+
+@check
+def other_ca_refused(ctx: CaseContext) -> None:
+    other = str(ctx.registry.running.workdir / "pki" / "other-ca.crt")
+    store, outcome = _pull(ctx, [ctx.registry.auth(ca_file=other)])
+    _refused(ctx, store, outcome)
+
+
+@check
+def entry_insecure(ctx: CaseContext) -> None:
+    store, outcome = _pull(ctx, [ctx.registry.auth(ca_file=None, insecure=True)], CA_ENVIRONMENT)
+    _ok(ctx, store, outcome, "insecure: true with REQUESTS_CA_BUNDLE set")
+
+
+@check
+def operation_skip_tls_verify(ctx: CaseContext) -> None:
+    store, outcome = _pull(
+        ctx, [ctx.registry.auth(ca_file=None)], CA_ENVIRONMENT, skip_tls_verify=True
+    )
+    _ok(ctx, store, outcome, "skip_tls_verify: true as the default for the entry")
+
+
+@check
+def entry_overrides_operation(ctx: CaseContext) -> None:
+    """insecure: false in the entry wins over the operation's skip_tls_verify: true."""
+    auth = ctx.registry.auth(ca_file=None, insecure=False)
+    store, outcome = _pull(ctx, [auth], CA_ENVIRONMENT, skip_tls_verify=True)
+    _refused(ctx, store, outcome)
+
+
+@check
+def client_certificate(ctx: CaseContext) -> None:
+    store, outcome = _pull(ctx, [ctx.registry.auth()])
+    _ok(ctx, store, outcome, "a pull with cert_file and key_file")
+    without = ctx.path("without")
+    outcome = ctx.run(
+        pull(
+            without,
+            [ctx.registry.ref("single-oci")],
+            [ctx.registry.auth(cert_file=None, key_file=None)],
+        )
+    )
+    _refused(ctx, without, outcome)
+
+
+@check
+def plain_http_needed(ctx: CaseContext) -> None:
+    """A plain-HTTP registry works with plain_http and is never reached over HTTPS."""
+    store, outcome = _pull(ctx, [ctx.registry.auth()])
+    _ok(ctx, store, outcome, "a pull with plain_http")
+    without = ctx.path("without")
+    outcome = ctx.run(
+        pull(without, [ctx.registry.ref("single-oci")], [ctx.registry.auth(plain_http=None)])
+    )
+    _refused(ctx, without, outcome)
+
+
+@check
+def plain_http_against_https(ctx: CaseContext) -> None:
+    store, outcome = _pull(ctx, [ctx.registry.auth(plain_http=True)])
+    _refused(ctx, store, outcome)
+
+
+@check
+def proxy_from_environment(ctx: CaseContext) -> None:
+    """HTTP_PROXY is used (a forward proxy sees the requests); NO_PROXY bypasses it."""
+    proxy = ctx.proxy()
+    variables = {"HTTP_PROXY": proxy.url, "http_proxy": proxy.url, "NO_PROXY": "", "no_proxy": ""}
+    store, outcome = _pull(ctx, [ctx.registry.auth()], env=variables)
+    _ok(ctx, store, outcome, "a pull through HTTP_PROXY")
+    ctx.expect(proxy.traffic.forwarded > 0, "HTTP_PROXY was not used", "requests at the proxy", 0)
+    seen = proxy.traffic.forwarded
+    bypass = {**variables, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+    store, outcome = _pull(ctx, [ctx.registry.auth()], env=bypass)
+    ctx.succeeded(outcome)
+    ctx.expect_equal(proxy.traffic.forwarded, seen, "requests at the proxy despite NO_PROXY")

@@ -1,0 +1,163 @@
+"""Implementations under test: the command that runs a task file, and what it declares.
+
+The contract: `<command> run <task.yaml> [--vars <vars.yaml>]`, exit 0 for success. An
+implementation is given as a command template (`--impl-cmd "mytool {task} {vars}"`), or by
+name (`--impl NAME`): `reference`, a `mutant:<name>` of the suite's own tests, or an adapter
+installed under the entry-point group `kkimage.conformance.adapters` (a callable returning an
+`Implementation`).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ADAPTER_GROUP = "kkimage.conformance.adapters"
+# What a case may require. An implementation declares what it supports; None: everything.
+FEATURES = frozenset({"ca_file", "client_cert", "digest_pull", "l2_read", "proxy_env", "policy"})
+
+
+@dataclass
+class Outcome:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+    task_file: Path
+    vars_file: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+
+@dataclass
+class Implementation:
+    """Runs task files. Subclasses may rewrite the task before (`prepare`) or the results
+    after (`after`) a run: that is how mutants distort the reference."""
+
+    name: str
+    features: frozenset[str] | None = None
+    timeout: float = 600.0
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def argv(self, task: Path, variables: Path) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return tasks
+
+    def after(self, tasks: list[dict[str, Any]], outcome: Outcome) -> Outcome:
+        return outcome
+
+    def supports(self, feature: str) -> bool:
+        return self.features is None or feature in self.features
+
+    def write(
+        self, tasks: list[dict[str, Any]], variables: dict[str, Any], directory: Path, n: int
+    ):
+        task_file = directory / f"task-{n}.yaml"
+        vars_file = directory / f"vars-{n}.yaml"
+        task_file.write_text(yaml.safe_dump(self.prepare(tasks), sort_keys=False))
+        vars_file.write_text(yaml.safe_dump(variables or {}, sort_keys=False))
+        return task_file, vars_file
+
+    def start(self, task_file: Path, vars_file: Path, env: dict[str, str] | None = None):
+        """The implementation as a running process (for cases that interrupt it)."""
+        environment = {**os.environ, **self.environment, **(env or {})}
+        return subprocess.Popen(
+            self.argv(task_file, vars_file),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+
+    def run(self, tasks, variables, directory: Path, n: int, env=None) -> Outcome:
+        task_file, vars_file = self.write(tasks, variables, directory, n)
+        argv = self.argv(task_file, vars_file)
+        started = time.monotonic()
+        process = self.start(task_file, vars_file, env)
+        try:
+            stdout, stderr = process.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            stderr += f"\n[conformance: killed after {self.timeout:.0f} s]"
+        outcome = Outcome(
+            argv,
+            process.returncode,
+            stdout,
+            stderr,
+            time.monotonic() - started,
+            task_file,
+            vars_file,
+        )
+        return self.after(yaml.safe_load(task_file.read_text()), outcome)
+
+
+@dataclass
+class Reference(Implementation):
+    name: str = "reference"
+
+    def argv(self, task: Path, variables: Path) -> list[str]:
+        return [sys.executable, "-m", "kkimage", "run", str(task), "--vars", str(variables)]
+
+
+@dataclass
+class CommandTemplate(Implementation):
+    """`--impl-cmd`: `{task}` and `{vars}` are replaced by the files' paths."""
+
+    template: str = ""
+
+    def argv(self, task: Path, variables: Path) -> list[str]:
+        words = shlex.split(self.template)
+        argv = [w.replace("{task}", str(task)).replace("{vars}", str(variables)) for w in words]
+        if not any("{task}" in w for w in words):
+            argv += ["run", str(task), "--vars", str(variables)]  # the bare contract
+        return argv
+
+
+def load_implementation(
+    name: str | None, command: str | None, features: str | None, timeout: float
+) -> Implementation:
+    declared = None if features in (None, "all") else frozenset(f for f in features.split(",") if f)
+    if declared is not None and declared - FEATURES:
+        raise ValueError(
+            f"unknown features {sorted(declared - FEATURES)}; known: {sorted(FEATURES)}"
+        )
+    if command:
+        impl: Implementation = CommandTemplate(name=name or command.split()[0], template=command)
+    elif name in (None, "reference"):
+        impl = Reference()
+    elif name.startswith("mutant:"):
+        from .mutants import mutant
+
+        impl = mutant(name.split(":", 1)[1])
+    else:
+        found = [e for e in entry_points(group=ADAPTER_GROUP) if e.name == name]
+        if not found:
+            known = sorted(e.name for e in entry_points(group=ADAPTER_GROUP))
+            raise ValueError(
+                f"no implementation {name!r}: use reference, mutant:<name>, --impl-cmd, "
+                f"or an installed adapter ({', '.join(known) or 'none installed'})"
+            )
+        impl = found[0].load()()
+    if declared is not None:
+        impl.features = declared
+    impl.timeout = timeout
+    return impl

@@ -1,0 +1,261 @@
+"""Mutants: the reference with one thing broken, in the manner of real mistakes (several are
+KubeKey's own, see docs/spec.md). The suite must catch every one: tests/conformance checks it.
+
+A mutant distorts the task before the reference runs (`prepare`) or the effects after
+(`after`). Each names the cases that should catch it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .implementations import Outcome, Reference
+
+
+def _ops(tasks: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    found = []
+    for task in tasks:
+        image = task.get("image", task)
+        if isinstance(image, dict) and isinstance(image.get(name), dict):
+            found.append(image[name])
+    return found
+
+
+def _pull_stores(tasks: list[dict[str, Any]]) -> list[Path]:
+    return [Path(op["images_dir"]) for op in _ops(tasks, "pull") if "images_dir" in op]
+
+
+def _tag_files(store: Path) -> list[Path]:
+    return [
+        p
+        for p in store.rglob("manifests/*")
+        if p.is_file() and not p.name.startswith(("sha256:", ".")) and p.name != "layout"
+    ]
+
+
+@dataclass
+class Mutant(Reference):
+    catches: tuple[str, ...] = ()  # case ids expected to catch this mutant
+
+
+@dataclass
+class DropChild(Mutant):
+    """Loses one child manifest of every index it pulls."""
+
+    def after(self, tasks, outcome: Outcome) -> Outcome:
+        for store in _pull_stores(tasks):
+            for tag in _tag_files(store):
+                content = json.loads(tag.read_bytes())
+                for child in content.get("manifests", [])[:1]:
+                    (tag.parent / child["digest"]).unlink(missing_ok=True)
+        return outcome
+
+
+@dataclass
+class Reserialize(Mutant):
+    """Rewrites stored roots with indentation (same JSON, other bytes, other digest)."""
+
+    def after(self, tasks, outcome: Outcome) -> Outcome:
+        for store in _pull_stores(tasks):
+            for tag in _tag_files(store):
+                tag.write_text(json.dumps(json.loads(tag.read_bytes()), indent=3))
+        return outcome
+
+
+@dataclass
+class IgnorePlatform(Mutant):
+    """Ignores the platform argument (keeps every platform)."""
+
+    def prepare(self, tasks):
+        for op in _ops(tasks, "pull") + _ops(tasks, "copy"):
+            op.pop("platform", None)
+        return tasks
+
+
+@dataclass
+class SubstringPlatform(Mutant):
+    """Matches architectures by substring, as KubeKey v4.0.3: arm also takes arm64."""
+
+    def prepare(self, tasks):
+        for op in _ops(tasks, "pull") + _ops(tasks, "copy"):
+            if isinstance(op.get("platform"), list):
+                extra = [p.replace("arm", "arm64") for p in op["platform"] if p.endswith("arm")]
+                op["platform"] = op["platform"] + extra
+        return tasks
+
+
+@dataclass
+class IgnoreVariant(Mutant):
+    """Drops variants from requested platforms, as KubeKey G2: arm/v6 takes v7 too."""
+
+    def prepare(self, tasks):
+        for op in _ops(tasks, "pull") + _ops(tasks, "copy"):
+            if isinstance(op.get("platform"), list):
+                op["platform"] = [re.sub(r"/v\d+$", "", p) for p in op["platform"]]
+        return tasks
+
+
+@dataclass
+class CreatedAnnotation(Mutant):
+    """Stamps filtered indexes with a creation time, as KubeKey v4.0.3."""
+
+    def after(self, tasks, outcome):
+        for store in _pull_stores(tasks):
+            for tag in _tag_files(store):
+                content = json.loads(tag.read_bytes())
+                if "manifests" in content:
+                    content.setdefault("annotations", {})["org.opencontainers.image.created"] = (
+                        f"{time.time():.6f}"
+                    )
+                    tag.write_text(json.dumps(content, separators=(",", ":")))
+        return outcome
+
+
+@dataclass
+class HubDirectory(Mutant):
+    """Writes Docker Hub content under registry-1.docker.io/, as KubeKey (oras-go)."""
+
+    def after(self, tasks, outcome):
+        targets = [
+            Path(op["to"]["path"]) for op in _ops(tasks, "copy") if "{{" not in op["to"]["path"]
+        ]
+        for store in targets:
+            if (store / "docker.io").is_dir():
+                shutil.move(store / "docker.io", store / "registry-1.docker.io")
+        return outcome
+
+
+@dataclass
+class CorruptBlob(Mutant):
+    """Flips a byte of one stored blob: a store that does not verify."""
+
+    def after(self, tasks, outcome):
+        for store in _pull_stores(tasks):
+            blobs = sorted((store / "blobs").glob("sha256:*")) if (store / "blobs").is_dir() else []
+            if blobs:
+                data = bytearray(blobs[-1].read_bytes())
+                data[0] ^= 0xFF
+                blobs[-1].write_bytes(bytes(data))
+        return outcome
+
+
+@dataclass
+class LeavePartial(Mutant):
+    """Leaves a temporary file behind in the store."""
+
+    def after(self, tasks, outcome):
+        for store in _pull_stores(tasks):
+            if (store / "blobs").is_dir():
+                (store / "blobs" / "sha256:partial.tmp").write_bytes(b"half a layer")
+        return outcome
+
+
+@dataclass
+class IgnoreSrcPattern(Mutant):
+    """Pushes every image, whatever src_pattern says."""
+
+    def prepare(self, tasks):
+        for op in _ops(tasks, "push"):
+            op.pop("src_pattern", None)
+        return tasks
+
+
+@dataclass
+class WrongTag(Mutant):
+    """Pushes to `latest` instead of the rendered tag."""
+
+    def prepare(self, tasks):
+        for op in _ops(tasks, "push"):
+            if isinstance(op.get("dest"), str):
+                op["dest"] = re.sub(r":[^/:]*$", ":latest", op["dest"])
+        return tasks
+
+
+@dataclass
+class NoValue(Mutant):
+    """Renders undefined template variables as a string (KubeKey renders <no value>)."""
+
+    def prepare(self, tasks):
+        for op in _ops(tasks, "push"):
+            if isinstance(op.get("dest"), str):
+                op["dest"] = op["dest"].replace(
+                    ".module.image.src.reference.repo }}", '"novalue" }}'
+                )
+        return tasks
+
+
+@dataclass
+class FirstAuthFallback(Mutant):
+    """Uses the first auths entry for a registry no entry matches (KubeKey v4.0.3)."""
+
+    def prepare(self, tasks):
+        for op in _ops(tasks, "pull"):
+            auths = op.get("auths") or []
+            if not auths or not isinstance(auths[0], dict):
+                continue
+            hosts = {str(entry.get("repo", "")).split("/")[0] for entry in auths}
+            for reference in op.get("manifests") or []:
+                host = str(reference).split("/")[0]
+                if host not in hosts:
+                    credentials = {
+                        k: v for k, v in auths[0].items() if k in ("username", "password")
+                    }
+                    auths.append({"repo": host, **credentials})
+                    hosts.add(host)
+        return tasks
+
+
+@dataclass
+class AlwaysInsecure(Mutant):
+    """Never verifies certificates."""
+
+    def prepare(self, tasks):
+        for op in _ops(tasks, "pull") + _ops(tasks, "push"):
+            for entry in op.get("auths") or []:
+                if isinstance(entry, dict) and not entry.get("plain_http"):
+                    entry.pop("ca_file", None)
+                    entry["insecure"] = True
+            op["skip_tls_verify"] = True
+        return tasks
+
+
+@dataclass
+class ExitZero(Mutant):
+    """Reports success whatever happened."""
+
+    def after(self, tasks, outcome):
+        outcome.returncode = 0
+        return outcome
+
+
+MUTANTS: dict[str, type[Mutant]] = {}
+CATCHES = {
+    "drop-child": (DropChild, ("LAYOUT-002", "LAYOUT-004")),
+    "reserialize": (Reserialize, ("LAYOUT-001", "PLAT-013", "PLAT-016")),
+    "ignore-platform": (IgnorePlatform, ("PLAT-001", "PLAT-008", "COPY-004")),
+    "substring-platform": (SubstringPlatform, ("PLAT-003",)),
+    "ignore-variant": (IgnoreVariant, ("PLAT-005",)),
+    "created-annotation": (CreatedAnnotation, ("PLAT-011", "PLAT-012")),
+    "hub-directory": (HubDirectory, ("COPY-001", "COPY-002")),
+    "corrupt-blob": (CorruptBlob, ("LAYOUT-003",)),
+    "leave-partial": (LeavePartial, ("LAYOUT-011",)),
+    "ignore-src-pattern": (IgnoreSrcPattern, ("PUSH-002",)),
+    "wrong-tag": (WrongTag, ("TMPL-001", "TMPL-011")),
+    "no-value": (NoValue, ("TMPL-013",)),
+    "first-auth-fallback": (FirstAuthFallback, ("AUTH-006",)),
+    "always-insecure": (AlwaysInsecure, ("TLS-001", "TLS-003")),
+    "exit-zero": (ExitZero, ("ERR-001", "AUTH-002")),
+}
+
+
+def mutant(name: str) -> Mutant:
+    if name not in CATCHES:
+        raise ValueError(f"no mutant {name!r}; mutants: {', '.join(sorted(CATCHES))}")
+    kind, catches = CATCHES[name]
+    return kind(name=f"mutant:{name}", catches=catches)

@@ -1,0 +1,397 @@
+"""The pytest plugin: options, registries per profile, cases as parametrized tests, verdicts.
+
+Loaded through the `pytest11` entry point; it does nothing unless conformance cases are
+collected (`pytest --pyargs conformance`).
+"""
+
+from __future__ import annotations
+
+import platform as host_platform
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from . import __version__
+from .cases import AREAS, NO_REGISTRY, PROFILES, Case, load_cases
+from .checks import all_checks
+from .context import CaseFailure, Target, case_context
+from .implementations import FEATURES, Implementation, load_implementation
+from .report import CaseResult, Results
+
+CASE_FIXTURE = "conformance_case"
+_EXPECTATIONS = pytest.StashKey["dict[str, dict]"]()
+_FEATURES = pytest.StashKey["str | None"]()  # from the expectations file
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "KubeKey image module conformance (kkimage)")
+    add = group.addoption
+    add(
+        "--impl",
+        default=None,
+        metavar="NAME",
+        help="implementation: reference (default), mutant:<name>, or an installed adapter",
+    )
+    add(
+        "--impl-cmd",
+        default=None,
+        metavar="TEMPLATE",
+        help="command for another implementation; {task} and {vars} are replaced by paths",
+    )
+    add(
+        "--impl-features",
+        default=None,
+        metavar="LIST",
+        help=f"features the implementation supports (default: all): {','.join(sorted(FEATURES))}",
+    )
+    add(
+        "--impl-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="time limit for one run of the implementation (default 600)",
+    )
+    add(
+        "--expectations",
+        default=None,
+        metavar="FILE",
+        help="YAML of cases the implementation is known to fail (an unexpected pass fails)",
+    )
+    add(
+        "--registry-backend",
+        choices=("binary", "docker", "external"),
+        default="binary",
+        help="how registries are started (default: the distribution binary)",
+    )
+    add("--registry-image", default=None, help="docker backend: registry image (registry:2)")
+    add("--registry-url", default=None, help="external backend: the registry URL")
+    add("--registry-username", default=None)
+    add("--registry-password", default=None)
+    add("--registry-ca-file", default=None)
+    add(
+        "--profiles",
+        default=",".join(PROFILES),
+        metavar="LIST",
+        help=f"registry profiles to run (default: all of {','.join(PROFILES)})",
+    )
+    add(
+        "--results-dir",
+        default=None,
+        metavar="DIR",
+        help="write results.json, junit.xml and report.md there",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "conformance: a conformance case")
+    for area in AREAS.values():
+        config.addinivalue_line("markers", f"{area}: conformance cases of area {area}")
+    results_dir = config.getoption("--results-dir")
+    if results_dir and not config.getoption("xmlpath", None) and not hasattr(config, "workerinput"):
+        Path(results_dir).mkdir(parents=True, exist_ok=True)
+        config.option.xmlpath = str(Path(results_dir) / "junit.xml")
+    expectations, features = _load_expectations(config.getoption("--expectations"))
+    config.stash[_EXPECTATIONS], config.stash[_FEATURES] = expectations, features
+    config.pluginmanager.register(Reporter(config), "kkimage-conformance-reporter")
+
+
+def _load_expectations(path: str | None) -> tuple[dict[str, dict], str | None]:
+    """Known failures by case id ({reason, profiles?}), and the features the file declares."""
+    if not path:
+        return {}, None
+    try:
+        content = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise pytest.UsageError(f"--expectations {path}: {exc}") from None
+    expectations = {}
+    for case_id, entry in (content.get("cases") or {}).items():
+        expectations[case_id] = {"reason": entry} if isinstance(entry, str) else dict(entry)
+    features = content.get("features")
+    return expectations, ",".join(features) if isinstance(features, list) else features
+
+
+@dataclass
+class _Session:
+    impl: Implementation
+    profiles: tuple[str, ...]
+    backend: str
+    external_profile: str | None = None
+    cases: list[Case] = field(default_factory=load_cases)
+
+
+def _session(config: pytest.Config) -> _Session:
+    if not hasattr(config, "_conformance_session"):
+        features = config.getoption("--impl-features") or config.stash[_FEATURES]
+        impl = load_implementation(
+            config.getoption("--impl"),
+            config.getoption("--impl-cmd"),
+            features,
+            config.getoption("--impl-timeout"),
+        )
+        profiles = tuple(p.strip() for p in config.getoption("--profiles").split(",") if p.strip())
+        unknown = set(profiles) - set(PROFILES)
+        if unknown:
+            raise pytest.UsageError(f"unknown profiles {sorted(unknown)}; profiles: {PROFILES}")
+        backend = config.getoption("--registry-backend")
+        external = None
+        if backend == "external":
+            from kkimage_fixtures.launchers import ExternalLauncher
+
+            url = config.getoption("--registry-url")
+            if not url:
+                raise pytest.UsageError("--registry-backend external needs --registry-url")
+            external = ExternalLauncher(url, config.getoption("--registry-username")).profile
+        config._conformance_session = _Session(impl, profiles, backend, external)  # type: ignore[attr-defined]
+    return config._conformance_session  # type: ignore[attr-defined]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if CASE_FIXTURE not in metafunc.fixturenames:
+        return
+    session = _session(metafunc.config)
+    expectations = metafunc.config.stash[_EXPECTATIONS]
+    params = []
+    for case in session.cases:
+        for profile in case.profiles:
+            if profile != NO_REGISTRY and profile not in session.profiles:
+                continue
+            marks = [pytest.mark.conformance, getattr(pytest.mark, case.area)]
+            missing = [f for f in case.requires if not session.impl.supports(f)]
+            if missing:
+                marks.append(
+                    pytest.mark.skip(
+                        reason=f"{session.impl.name} does not declare {', '.join(missing)}"
+                    )
+                )
+            if session.external_profile and profile not in (NO_REGISTRY, session.external_profile):
+                marks.append(
+                    pytest.mark.skip(
+                        reason=f"the external registry offers profile {session.external_profile}"
+                    )
+                )
+            expected = expectations.get(case.id)
+            if expected and profile in expected.get("profiles", [profile]):
+                marks.append(pytest.mark.xfail(strict=True, reason=expected["reason"]))
+            params.append(pytest.param((case, profile), id=f"{case.id}-{profile}", marks=marks))
+    metafunc.parametrize(CASE_FIXTURE, params)
+
+
+# ---- fixtures ---------------------------------------------------------------------------------
+
+
+class _Targets:
+    """One registry per profile for the session (per xdist worker), started on first use."""
+
+    def __init__(self, config: pytest.Config, workdir: Path) -> None:
+        from kkimage_fixtures.launchers import make_launcher
+
+        backend = config.getoption("--registry-backend")
+        self.launcher = make_launcher(
+            backend,
+            image=config.getoption("--registry-image"),
+            url=config.getoption("--registry-url"),
+            username=config.getoption("--registry-username"),
+            password=config.getoption("--registry-password"),
+            ca_file=config.getoption("--registry-ca-file"),
+        )
+        self.workdir = workdir
+        self._pki = None
+        self._targets: dict[str, Target] = {}
+
+    def get(self, profile: str) -> Target:
+        if profile not in self._targets:
+            from kkimage_fixtures.pki import generate
+            from kkimage_fixtures.seed import client_for, seed_corpus
+
+            if self._pki is None:
+                self._pki = generate(self.workdir / "pki")
+            running = self.launcher.start(profile, self.workdir / profile, self._pki)
+            try:
+                client = client_for(running)
+                seed_corpus(client)
+            except Exception:
+                running.stop()
+                raise
+            self._targets[profile] = Target(running, client)
+        return self._targets[profile]
+
+    def stop(self) -> None:
+        for target in self._targets.values():
+            target.running.stop()
+
+
+@pytest.fixture(scope="session")
+def conformance_targets(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    targets = _Targets(request.config, tmp_path_factory.mktemp("registries"))
+    yield targets
+    targets.stop()
+
+
+@pytest.fixture
+def conformance_context(request: pytest.FixtureRequest, tmp_path: Path, conformance_targets):
+    case, profile = request.getfixturevalue(CASE_FIXTURE)
+    session = _session(request.config)
+    target = None if profile == NO_REGISTRY else conformance_targets.get(profile)
+    if target is not None:
+        target.ca_file_supported = session.impl.supports("ca_file")
+    namespace = f"c{uuid.uuid4().hex[:10]}"
+    with case_context(
+        case=case,
+        profile=profile,
+        impl=session.impl,
+        tmp=tmp_path,
+        namespace=namespace,
+        target=target,
+    ) as ctx:
+        yield ctx
+
+
+def run_case(ctx) -> None:
+    """The body of every conformance test."""
+    checks = all_checks()
+    try:
+        checks[ctx.case.check](ctx, **ctx.case.params)
+    except CaseFailure:
+        raise
+    except AssertionError as exc:  # a plain assert in a check is a verdict too
+        raise ctx.fail(str(exc)) from None
+
+
+# ---- verdicts ---------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    outcome = yield
+    report = outcome.get_result()
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or CASE_FIXTURE not in callspec.params:
+        return
+    case, profile = callspec.params[CASE_FIXTURE]
+    report.user_properties.extend(
+        [
+            ("case", case.id),
+            ("area", case.area),
+            ("profile", profile),
+            ("spec", ",".join(case.spec)),
+            ("title", case.title),
+        ]
+    )
+    if report.when == "call" and report.failed and call.excinfo is not None:
+        harness = not isinstance(call.excinfo.value, AssertionError)
+        report.user_properties.append(("harness_error", "yes" if harness else "no"))
+
+
+class Reporter:
+    """Collects verdicts (on the xdist controller too) and writes the reports at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results = Results()
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.results.started = time.time()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        properties = dict(report.user_properties)
+        if "case" not in properties:
+            return
+        result = self.results.cases.setdefault(
+            report.nodeid,
+            CaseResult(
+                id=properties["case"],
+                area=properties["area"],
+                profile=properties["profile"],
+                spec=properties["spec"].split(","),
+                title=properties["title"],
+            ),
+        )
+        result.duration += report.duration
+        status = _status(report, properties)
+        if status is not None and (result.status in ("pass", None) or status == "error"):
+            result.status = status
+            if status in ("fail", "error", "xpass"):
+                result.message = _message(report)
+            else:
+                result.message = (
+                    str(getattr(report, "wasxfail", "")) or _skip_reason(report) or None
+                )
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        config = self.config
+        if hasattr(config, "workerinput") or not self.results.cases:
+            return
+        meta = _session(config)
+        self.results.meta = {
+            "implementation": meta.impl.name,
+            "command": getattr(meta.impl, "template", None) or meta.impl.name,
+            "harness_version": __version__,
+            "registry": _registry_version(config),
+            "backend": meta.backend,
+            "host": f"{host_platform.system()} {host_platform.machine()}",
+        }
+        known = {case.id for case in meta.cases}
+        self.results.stale = sorted(set(config.stash[_EXPECTATIONS]) - known)
+        directory = config.getoption("--results-dir")
+        if directory:
+            self.results.write(Path(directory))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if hasattr(self.config, "workerinput") or not self.results.cases:
+            return
+        for line in self.results.summary_lines():
+            terminalreporter.write_line(line)
+
+
+def _status(report: pytest.TestReport, properties: dict[str, str]) -> str | None:
+    if report.when in ("setup", "teardown"):
+        if report.failed:
+            return "error"
+        if report.skipped and report.when == "setup":
+            return "xfail" if hasattr(report, "wasxfail") else "skip"
+        return None
+    if report.skipped:
+        return "xfail" if hasattr(report, "wasxfail") else "skip"
+    if report.passed:
+        return "xpass" if hasattr(report, "wasxfail") else "pass"
+    if "XPASS(strict)" in str(report.longrepr):
+        return "xpass"
+    return "error" if properties.get("harness_error") == "yes" else "fail"
+
+
+def _message(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    for prefix in ("conformance.context.CaseFailure: ", "CaseFailure: "):
+        text = text.removeprefix(prefix)
+    return text.strip()
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return ""
+
+
+def _registry_version(config: pytest.Config) -> str:
+    backend = config.getoption("--registry-backend")
+    if backend == "external":
+        return f"external {config.getoption('--registry-url')}"
+    if backend == "docker":
+        return config.getoption("--registry-image") or "registry:2"
+    try:
+        from kkimage_fixtures.registry import find_binary
+
+        answer = subprocess.run(
+            [find_binary(), "--version"], capture_output=True, text=True, timeout=10
+        )
+        words = (answer.stdout or answer.stderr).split()
+        return " ".join([Path(words[0]).name, *words[1:]]) if words else "unknown"
+    except Exception:
+        return "unknown"

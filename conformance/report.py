@@ -1,0 +1,157 @@
+"""Verdicts as data (results.json), as a readable report (report.md, terminal) and as a
+matrix across implementations (`python -m conformance compare`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATUSES = ("pass", "fail", "error", "skip", "xfail", "xpass")
+SYMBOLS = {"pass": "✓", "fail": "✗", "error": "E", "skip": "–", "xfail": "x", "xpass": "X"}
+
+
+@dataclass
+class CaseResult:
+    id: str
+    area: str
+    profile: str
+    spec: list[str]
+    title: str
+    status: str | None = None
+    duration: float = 0.0
+    message: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}[{self.profile}]"
+
+
+@dataclass
+class Results:
+    cases: dict[str, CaseResult] = field(default_factory=dict)  # by pytest node id
+    meta: dict[str, Any] = field(default_factory=dict)
+    stale: list[str] = field(default_factory=list)  # expectations naming no case
+    started: float = field(default_factory=time.time)
+
+    def ordered(self) -> list[CaseResult]:
+        return sorted(self.cases.values(), key=lambda r: (r.id, r.profile))
+
+    def counts(self) -> dict[str, Counter[str]]:
+        by_area: dict[str, Counter[str]] = {}
+        for result in self.ordered():
+            by_area.setdefault(result.area, Counter())[result.status or "error"] += 1
+        return by_area
+
+    @property
+    def passed(self) -> bool:
+        return all(r.status in ("pass", "skip", "xfail") for r in self.cases.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.meta,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "duration": round(time.time() - self.started, 2),
+            "totals": dict(sum(self.counts().values(), Counter())),
+            "stale_expectations": self.stale,
+            "cases": [
+                {**asdict(r), "duration": round(r.duration, 3), "status": r.status or "error"}
+                for r in self.ordered()
+            ],
+        }
+
+    def write(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "results.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        (directory / "report.md").write_text(self.markdown())
+
+    def _area_table(self) -> list[str]:
+        lines = ["| area | " + " | ".join(STATUSES) + " |", "|---" * (len(STATUSES) + 1) + "|"]
+        totals: Counter[str] = Counter()
+        for area, counts in sorted(self.counts().items()):
+            totals += counts
+            lines.append(f"| {area} | " + " | ".join(str(counts[s]) for s in STATUSES) + " |")
+        lines.append("| **all** | " + " | ".join(f"**{totals[s]}**" for s in STATUSES) + " |")
+        return lines
+
+    def markdown(self) -> str:
+        meta = self.meta
+        lines = [
+            f"# Conformance report: {meta.get('implementation', '?')}",
+            "",
+            f"- implementation: `{meta.get('command', '?')}`",
+            f"- harness: kkimage conformance {meta.get('harness_version', '?')}",
+            f"- registry: {meta.get('registry', '?')} ({meta.get('backend', '?')} backend)",
+            f"- verdict: **{'conforms' if self.passed else 'does not conform'}**",
+            "",
+            *self._area_table(),
+        ]
+        problems = [r for r in self.ordered() if r.status in ("fail", "error", "xpass")]
+        if problems:
+            lines += ["", "## Failures", ""]
+            for result in problems:
+                lines += [
+                    f"### {result.key} {result.status}: {result.title}",
+                    f"Requirements: {', '.join(result.spec)}",
+                    "",
+                    "```",
+                    (result.message or "").strip(),
+                    "```",
+                    "",
+                ]
+        expected = [r for r in self.ordered() if r.status == "xfail"]
+        if expected:
+            lines += ["", "## Known failures (expectations file)", ""]
+            lines += [f"- {r.key}: {r.title} — {r.message}" for r in expected]
+        if self.stale:
+            lines += ["", "## Stale expectations (no such case)", ""]
+            lines += [f"- {case_id}" for case_id in self.stale]
+        return "\n".join(lines) + "\n"
+
+    def summary_lines(self) -> list[str]:
+        """The terminal summary: counts by area, then each problem on one line."""
+        meta = self.meta
+        title = f" conformance: {meta.get('implementation') or 'implementation'} "
+        lines = [title.center(78, "="), *self._area_table()]
+        for result in self.ordered():
+            if result.status in ("fail", "error", "xpass"):
+                first = (result.message or "").strip().splitlines()[:1] or [""]
+                lines.append(
+                    f"{result.status.upper():5} {result.key} ({', '.join(result.spec)}): "
+                    f"{first[0][:160]}"
+                )
+        for case_id in self.stale:
+            lines.append(f"STALE expectation {case_id}: no such case")
+        verdict = "conforms" if self.passed else "does not conform"
+        lines.append(f"verdict: {verdict} ({len(self.cases)} cases)")
+        return lines
+
+
+def compare(paths: list[Path]) -> str:
+    """A markdown matrix: one row per case and profile, one column per results.json."""
+    runs = [json.loads(path.read_text()) for path in paths]
+    names = [
+        run.get("implementation") or path.parent.name for run, path in zip(runs, paths, strict=True)
+    ]
+    rows: dict[str, dict[int, str]] = {}
+    titles: dict[str, str] = {}
+    for column, run in enumerate(runs):
+        for case in run["cases"]:
+            key = f"{case['id']}[{case['profile']}]"
+            rows.setdefault(key, {})[column] = case["status"]
+            titles[key] = case["title"]
+    header = "| case | " + " | ".join(names) + " | title |"
+    lines = [header, "|---" * (len(names) + 2) + "|"]
+    for key in sorted(rows):
+        cells = [SYMBOLS.get(rows[key].get(c, ""), "") for c in range(len(runs))]
+        lines.append(f"| {key} | " + " | ".join(cells) + f" | {titles[key]} |")
+    totals = [
+        str(sum(1 for c in run["cases"] if c["status"] == "pass")) + f"/{len(run['cases'])}"
+        for run in runs
+    ]
+    lines.append("| **passed** | " + " | ".join(totals) + " | |")
+    legend = ", ".join(f"{symbol} {status}" for status, symbol in SYMBOLS.items())
+    return "\n".join(lines) + f"\n\n{legend}\n"

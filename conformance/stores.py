@@ -1,0 +1,66 @@
+"""Reading a store the way the spec describes it, independently of any implementation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+DIGEST_NAME = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def manifest_file(store: Path, reference: str, name: str | None = None) -> Path:
+    """`host/repo:tag` (or `host/repo@digest`) -> its file; `name` overrides the tag/digest."""
+    if "@" in reference:
+        repository, default = reference.split("@", 1)
+        last = repository.rsplit("/", 1)[-1]
+        if ":" in last:  # name:tag@digest is stored under the tag
+            repository, default = repository.rsplit(":", 1)
+    else:
+        repository, default = reference.rsplit(":", 1)
+    return store / repository / "manifests" / (name or default)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_bytes())
+
+
+def blob_names(store: Path) -> set[str]:
+    directory = store / "blobs"
+    return {p.name for p in directory.iterdir()} if directory.is_dir() else set()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def damaged_blobs(store: Path) -> list[str]:
+    """Blob files whose content does not hash to their name."""
+    return sorted(
+        name
+        for name in blob_names(store)
+        if DIGEST_NAME.fullmatch(name) and sha256_file(store / "blobs" / name) != name
+    )
+
+
+def stray_files(store: Path) -> list[str]:
+    """Files the layout has no place for: non-digest names among blobs, hidden files."""
+    found = [f"blobs/{n}" for n in blob_names(store) if not DIGEST_NAME.fullmatch(n)]
+    if store.is_dir():
+        found += [
+            str(p.relative_to(store))
+            for p in store.rglob("*")
+            if p.is_file() and p.name.startswith(".") and p.parent.name != "blobs"
+        ]
+    return sorted(found)
+
+
+def files(store: Path) -> list[str]:
+    if not store.is_dir():
+        return []
+    return sorted(str(p.relative_to(store)) for p in store.rglob("*") if p.is_file())

@@ -1,0 +1,192 @@
+"""The conformance suite is tested too: its corpus is consistent, every mutant is caught, and
+its options, expectations and reports do what docs/conformance.md says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.cases import NO_REGISTRY, lint, load_cases, spec_requirements
+from conformance.checks import all_checks
+from conformance.mutants import CATCHES
+from conformance.report import compare
+
+SPEC = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
+CASES = load_cases()
+
+
+def suite(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run the suite in a subprocess; returns the process and its results.json."""
+    results = tmp_path / "results"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "conformance",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--results-dir",
+        str(results),
+        *args,
+    ]
+    process = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    path = results / "results.json"
+    return process, json.loads(path.read_text()) if path.exists() else {}
+
+
+def statuses(results: dict) -> dict[str, str]:
+    return {f"{c['id']}[{c['profile']}]": c["status"] for c in results.get("cases", [])}
+
+
+def test_corpus_is_consistent():
+    problems = lint(CASES, spec_requirements(SPEC.read_text()), set(all_checks()))
+    assert problems == []
+
+
+def test_size_and_reach():
+    pairs = [(case.id, profile) for case in CASES for profile in case.profiles]
+    assert len(CASES) >= 60
+    assert {p for _, p in pairs} == {"plain", "basic", "tls", "token", "mtls", NO_REGISTRY}
+
+
+def test_every_mutant_names_catching_cases_that_exist():
+    ids = {case.id for case in CASES}
+    assert len(CATCHES) >= 12
+    for name, (_, catches) in CATCHES.items():
+        assert catches and set(catches) <= ids, name
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", sorted(CATCHES))
+def test_every_mutant_is_caught(tmp_path, name):
+    _, catches = CATCHES[name]
+    process, results = suite(tmp_path, "--impl", f"mutant:{name}", "-k", " or ".join(catches))
+    found = statuses(results)
+    assert found, process.stdout + process.stderr
+    assert process.returncode == 1
+    assert "fail" in found.values(), f"mutant {name} survived: {found}"
+
+
+@pytest.mark.integration
+def test_failure_messages_say_what_and_how_to_reproduce(tmp_path):
+    _, results = suite(tmp_path, "--impl", "mutant:reserialize", "-k", "LAYOUT-005")
+    (case,) = results["cases"]
+    assert case["status"] == "fail"
+    for fragment in ("expected:", "found:", "task file:", "reproduce:", "kkimage run"):
+        assert fragment in case["message"]
+    report = (tmp_path / "results" / "report.md").read_text()
+    assert "LAYOUT-005[plain] fail" in report and "does not conform" in report
+
+
+@pytest.mark.integration
+def test_expectations_are_strict_and_stale_entries_reported(tmp_path):
+    expectations = tmp_path / "expectations.yaml"
+    expectations.write_text(
+        "cases:\n  LAYOUT-005: 'known to fail'\n  LAYOUT-010: 'passes in fact'\n  NOPE-999: old\n"
+    )
+    process, results = suite(
+        tmp_path,
+        "--impl",
+        "mutant:reserialize",
+        "--expectations",
+        str(expectations),
+        "-k",
+        "LAYOUT-005 or LAYOUT-010",
+    )
+    assert statuses(results) == {"LAYOUT-005[plain]": "xfail", "LAYOUT-010[plain]": "xpass"}
+    assert process.returncode == 1  # the unexpected pass fails the run
+    assert results["stale_expectations"] == ["NOPE-999"]
+    assert "STALE expectation NOPE-999" in process.stdout
+
+
+@pytest.mark.integration
+def test_impl_cmd_and_features(tmp_path):
+    command = f"{sys.executable} -m kkimage run {{task}} --vars {{vars}}"
+    process, results = suite(
+        tmp_path,
+        "--impl-cmd",
+        command,
+        "--impl-features",
+        "policy",
+        "-k",
+        "LAYOUT-005 or LAYOUT-008 or PLAT-018",
+    )
+    assert process.returncode == 0, process.stdout
+    assert statuses(results) == {
+        "LAYOUT-005[plain]": "pass",
+        "LAYOUT-008[plain]": "skip",
+        "PLAT-018[plain]": "pass",
+    }
+    assert results["implementation"] == sys.executable
+
+
+@pytest.mark.integration
+def test_a_broken_registry_is_an_error_never_a_pass(tmp_path):
+    process, results = suite(
+        tmp_path,
+        "--registry-backend",
+        "external",
+        "--registry-url",
+        "http://127.0.0.1:1",
+        "-k",
+        "LAYOUT-005",
+    )
+    assert statuses(results) == {"LAYOUT-005[plain]": "error"}
+    assert process.returncode != 0
+
+
+def test_selection_by_marker_and_profile(tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "conformance",
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
+    marked = subprocess.run(
+        [*command, "-m", "templates"], capture_output=True, text=True, cwd=tmp_path
+    )
+    ids = [line for line in marked.stdout.splitlines() if "test_case[" in line]
+    assert ids and all("TMPL-" in line for line in ids)
+    token = subprocess.run(
+        [*command, "--profiles", "token"], capture_output=True, text=True, cwd=tmp_path
+    )
+    profiles = {
+        line.rsplit("-", 1)[-1].rstrip("]")
+        for line in token.stdout.splitlines()
+        if "test_case[" in line
+    }
+    assert profiles == {"token", "none"}
+
+
+def test_compare_builds_a_matrix(tmp_path):
+    def run(name: str, status: str) -> Path:
+        path = tmp_path / name / "results.json"
+        path.parent.mkdir()
+        cases = [
+            {"id": "LAYOUT-001", "profile": "plain", "status": status, "title": "t"},
+            {"id": "PLAT-003", "profile": "plain", "status": "pass", "title": "u"},
+        ]
+        path.write_text(json.dumps({"implementation": name, "cases": cases}))
+        return path
+
+    matrix = compare([run("reference", "pass"), run("kubekey", "xfail")])
+    assert "| case | reference | kubekey | title |" in matrix
+    assert "| LAYOUT-001[plain] | ✓ | x | t |" in matrix
+    assert "| **passed** | 2/2 | 1/2 | |" in matrix
+    cli = subprocess.run(
+        [sys.executable, "-m", "conformance", "compare", str(tmp_path / "nope.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 2 and "no such file" in cli.stderr
