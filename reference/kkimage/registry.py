@@ -146,6 +146,14 @@ class Registry:
                 raise self._error(response, f"manifest {repository}:{reference}")
             return response.headers.get("Docker-Content-Digest") or None
 
+    def has_tags(self, repository: str, actions: str = "pull") -> bool:
+        """False only when the registry says the repository has no tags (404)."""
+        response = self._send(
+            "GET", self._url(repository, "tags", "list"), self.scope(repository, actions)
+        )
+        with response:
+            return response.status_code != 404
+
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> None:
         what = f"pushing manifest {self.host}/{repository}:{reference}"
         response = self._send(

@@ -8,13 +8,12 @@ same text renders the same string. Unlike Go's default, an undefined name is an 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from .errors import TemplateError
 from .reference import DIGEST, ImageReference, parse_reference
@@ -338,9 +337,17 @@ def _translate(text: str) -> tuple[str, list[Any]]:
     return "".join(parts), translation.constants
 
 
-_ENVIRONMENT = jinja2.Environment(
-    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
+if TYPE_CHECKING:
+    import jinja2
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    import jinja2  # imported on first use: most pulls have no template, and it costs startup
+
+    return jinja2.Environment(
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
 
 
 class DestinationTemplate:
@@ -352,9 +359,11 @@ class DestinationTemplate:
         self._compiled: jinja2.Template | None = None
         self._constants: list[Any] = []
         if self.is_template:
+            import jinja2
+
             try:
                 source, self._constants = _translate(text)
-                self._compiled = _ENVIRONMENT.from_string(source)
+                self._compiled = _environment().from_string(source)
             except TemplateError as exc:
                 raise TemplateError(f"template {text!r}: {exc}") from None
             except jinja2.TemplateError as exc:  # a translation bug; still one clear line

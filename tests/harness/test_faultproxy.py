@@ -90,3 +90,38 @@ def test_uploads_go_through_with_locations_rewritten(proxy):
 def test_unknown_fault_kind():
     with pytest.raises(ValueError, match="unknown fault"):
         Fault("explode")
+
+
+def test_throttle_applies_to_uploads_too(proxy):
+    start = requests.post(proxy.url + "/v2/p/up/blobs/uploads/", timeout=30)
+    proxy.add(Fault("throttle", path="/blobs/uploads/", method="PATCH", rate=512 << 10))
+    started = time.monotonic()
+    answer = requests.patch(
+        start.headers["Location"],
+        data=b"x" * (256 << 10),
+        timeout=30,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert answer.status_code == 202
+    assert time.monotonic() - started >= 0.4  # 256 KiB at 512 KiB/s
+    assert proxy.traffic.received("/blobs/uploads/") == 256 << 10
+
+
+def test_forward_proxy_mode(proxy, upstream):
+    answer = requests.get(f"{upstream.url}{BLOB}", proxies={"http": proxy.url}, timeout=30)
+    assert answer.content == LAYER.data
+    assert proxy.traffic.forwarded == 1 and proxy.traffic.count(LAYER.digest, "GET") == 1
+
+
+def test_repeated_headers_reach_the_registry_joined(proxy):
+    """skopeo sends one Accept line per media type: all of them must count."""
+    import http.client
+
+    host, port = proxy.host.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.putrequest("GET", f"/v2/p/app/manifests/{IMAGE.digest}")
+    connection.putheader("Accept", images.DOCKER_MANIFEST)
+    connection.putheader("Accept", images.OCI_MANIFEST)
+    connection.endheaders()
+    answer = connection.getresponse()
+    assert answer.status == 200 and answer.read() == IMAGE.root.data

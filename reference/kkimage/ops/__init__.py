@@ -14,7 +14,9 @@ from .engine import Engine, ImageResult
 from .pull import pull
 from .push import push
 
-DEFAULT_JOBS = 8
+# 16 connections at most, to one registry and in all: enough to fill a slow link (where
+# per-connection throughput is what limits), as few as aria2's per-server cap.
+DEFAULT_JOBS = 16
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def _copy_image(
     plan = plan_image(
         ref,
         image.manifest,
-        lambda digest: source.read_manifest(ref, digest),
+        lambda digests: [source.read_manifest(ref, d) for d in digests],
         get_config,
         spec.platform,
         spec.policy,

@@ -58,6 +58,15 @@ class ImageResult:
         return asdict(self)
 
 
+def _settle(future: Future[T], work: Callable[[], T]) -> None:
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(work())
+    except BaseException as exc:  # handed to whoever waits for the future
+        future.set_exception(exc)
+
+
 class Engine:
     def __init__(self, jobs: int, progress: Progress, warn: Callable[[str], None]) -> None:
         self.jobs = max(1, jobs)
@@ -77,9 +86,11 @@ class Engine:
             future = self._once.get(key)
             if future is not None:
                 return future, False
-            future = self._pool.submit(work)
-            self._once[key] = future
-            return future, True
+            future = self._once[key] = Future()
+        # Submitted outside the lock: submit() may start a thread, which waits for the GIL,
+        # and every other image would wait behind it.
+        self._pool.submit(_settle, future, work)
+        return future, True
 
     def for_each(
         self, items: Iterable[T], work: Callable[[T], R], label: Callable[[T], str]
@@ -118,6 +129,8 @@ class Engine:
     def close(self) -> None:
         self.cancelled.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        for future in self._once.values():
+            future.cancel()  # work the pool dropped: nobody may wait for it forever
 
     def __enter__(self) -> Engine:
         return self

@@ -20,7 +20,7 @@ from ..store import Store, StoredImage
 MAX_DEPTH = 4  # nested indexes
 T = TypeVar("T")
 
-GetManifest = Callable[[str], Manifest]  # digest -> verified manifest
+GetManifests = Callable[[list[str]], list[Manifest]]  # digests -> verified manifests, in order
 GetConfig = Callable[[dict], bytes]  # config descriptor -> verified bytes
 
 
@@ -55,7 +55,7 @@ def config_platform(raw: bytes) -> dict | None:
 def plan_image(
     source: ImageReference,
     root: Manifest,
-    get_manifest: GetManifest,
+    get_manifests: GetManifests,
     get_config: GetConfig,
     platforms: PlatformFilter | None,
     policy: str,
@@ -84,7 +84,7 @@ def plan_image(
                 plan.root = root.filtered(selection.kept)
             children = selection.kept
         plan.platforms = spellings(children)
-        _collect(plan, children, get_manifest, depth=1)
+        _collect(plan, children, get_manifests, depth=1)
         return plan
     # A single image manifest: its platform is in its config.
     if platforms is not None:
@@ -102,20 +102,18 @@ def plan_image(
     return plan
 
 
-def _collect(plan: ImagePlan, descriptors: list[dict], get: GetManifest, depth: int) -> None:
+def _collect(plan: ImagePlan, descriptors: list[dict], get: GetManifests, depth: int) -> None:
+    """Add the manifests `descriptors` name (all fetched at once) and what they list."""
     if depth > MAX_DEPTH:
         raise ManifestError(f"{plan.source}: indexes nested more than {MAX_DEPTH} deep")
     seen = {m.digest for m in plan.children}
-    for descriptor in descriptors:
-        if descriptor["digest"] in seen:
-            continue
-        child = get(descriptor["digest"])
+    wanted = list(dict.fromkeys(d["digest"] for d in descriptors if d["digest"] not in seen))
+    for child in get(wanted):
         if child.is_index:
             _collect(plan, child.children, get, depth + 1)
         else:
             _add_blobs(plan, child)
         plan.children.append(child)
-        seen.add(child.digest)
 
 
 def _add_blobs(plan: ImagePlan, manifest: Manifest) -> None:

@@ -8,6 +8,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..errors import KkImageError
+from ..manifest import Manifest
 from ..reference import ImageReference
 from ..registry import Registries, Registry
 from ..store import Store, StoredImage
@@ -38,10 +39,16 @@ class _FirstPushes:
 
 
 def _push_blob(
-    registry: Registry, store: Store, repository: str, blob: dict, mount_from: str | None
+    registry: Registry,
+    store: Store,
+    repository: str,
+    blob: dict,
+    mount_from: str | None,
+    check: bool,
 ) -> BlobOutcome:
+    """Upload (or mount) a blob; `check`: ask first whether the repository has it."""
     digest, size = blob["digest"], blob["size"]
-    if registry.has_blob(repository, digest, "pull,push"):
+    if check and registry.has_blob(repository, digest, "pull,push"):
         return BlobOutcome(skipped=size)
     upload_url = None
     if mount_from is not None:
@@ -72,7 +79,7 @@ def _push_image(
     plan = plan_image(
         source,
         image.manifest,
-        lambda digest: store.read_manifest(source, digest),
+        lambda digests: [store.read_manifest(source, d) for d in digests],
         lambda config: b"",
         None,
         "strict",
@@ -80,12 +87,20 @@ def _push_image(
     )
     for blob in plan.blobs:
         store.open_blob(blob["digest"]).close()  # fail before any upload if the store lacks it
+    # A repository without tags has nothing to skip: save a HEAD per blob and manifest.
+    check = registry.has_tags(repository, "pull,push")
 
     def submit(blob: dict, mount_from: str | None) -> tuple[Future[BlobOutcome], bool]:
         return engine.once(
             ("push", registry.host, repository, blob["digest"]),
-            lambda: _push_blob(registry, store, repository, blob, mount_from),
+            lambda: _push_blob(registry, store, repository, blob, mount_from, check),
         )
+
+    def put(manifest: Manifest, reference: str) -> None:
+        if not check or registry.manifest_digest(repository, reference, "pull,push") != (
+            manifest.digest
+        ):
+            registry.put_manifest(repository, reference, manifest)
 
     mine, later = [], []
     for blob in plan.blobs:
@@ -103,12 +118,14 @@ def _push_image(
         future, owned = submit(blob, owner)
         result.add(future.result(), owned)
 
-    for child in plan.children:
-        if registry.manifest_digest(repository, child.digest, "pull,push") != child.digest:
-            registry.put_manifest(repository, child.digest, child)
-    reference = dest.tag or dest.digest or ""
-    if registry.manifest_digest(repository, reference, "pull,push") != plan.root.digest:
-        registry.put_manifest(repository, reference, plan.root)
+    # Image manifests at once, then indexes in order (each after what it lists), the root last.
+    images = [c for c in plan.children if not c.is_index]
+    for future, _ in [engine.once(("put", registry.host, repository, c.digest),
+                                  lambda c=c: put(c, c.digest)) for c in images]:  # fmt: skip
+        future.result()
+    for index in (c for c in plan.children if c.is_index):
+        put(index, index.digest)
+    put(plan.root, dest.tag or dest.digest or "")
     result.destination_digest = plan.root.digest
     result.platforms = plan.platforms or stored_platforms(store, plan.root)
     engine.progress.image_done(str(source))

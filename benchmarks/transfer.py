@@ -1,0 +1,403 @@
+"""Transfer benchmark: kkimage against skopeo (and a raw parallel fetch) in one run.
+
+    python benchmarks/transfer.py [--quick] [--output results/benchmark.md]
+
+Absolute times drift on shared machines, so the report gives ratios of times measured in the
+same run, each the median of --repeat runs. Workload (defaults): 12 two-platform images
+sharing a base layer, with 4 MiB incompressible unique layers, and one image with a 1 GiB
+layer (for memory). Registries are the CNCF distribution binary on loopback; the throttled
+runs go through the fault proxy at 8 MiB/s per connection. Every push goes to a new, empty
+registry: skopeo remembers where blobs are (its blob-info cache) and would otherwise mount
+what an earlier run uploaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kkimage_fixtures import images
+from kkimage_fixtures.faultproxy import Fault, FaultProxy
+from kkimage_fixtures.registry import RunningRegistry, start_binary
+from kkimage_fixtures.seed import RegistryClient
+
+MiB = 1 << 20
+PLATFORMS = (("linux", "amd64", None), ("linux", "arm64", "v8"))
+
+
+@dataclass
+class Workload:
+    count: int = 12
+    layer: int = 4 * MiB
+    big: int = 1024 * MiB
+    rate: int = 8 * MiB
+    repeat: int = 3
+
+    def images(self) -> dict[str, images.Image]:
+        base = images.shared_base("bench-base", self.layer)
+        return {
+            f"bench{i:02d}": images.multi_arch(
+                f"bench{i:02d}",
+                platforms=PLATFORMS,
+                base=base,
+                layer_sizes=(self.layer,),
+                attestation=False,
+            )
+            for i in range(self.count)
+        }
+
+
+def run(argv: list[str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(argv)}\n{result.stderr[-2000:]}")
+    return result
+
+
+def plain(host: str) -> list[dict]:
+    return [{"repo": host, "plain_http": True}]
+
+
+class Runner:
+    """The commands being compared, writing their files under `workdir`."""
+
+    def __init__(self, workdir: Path, jobs: int) -> None:
+        self.workdir, self.jobs = workdir, jobs
+
+    def fresh(self, name: str) -> Path:
+        return self.workdir / f"{name}-{time.monotonic_ns()}"
+
+    def kkimage(self, operation: str, args: dict, *extra: str) -> subprocess.CompletedProcess:
+        path = self.fresh("task").with_suffix(".yaml")
+        path.write_text(yaml.safe_dump([{"name": operation, "image": {operation: args}}]))
+        return run([sys.executable, "-m", "kkimage", "run", str(path), *extra])
+
+    def kk_pull(self, host: str, names: list[str], store: Path, *extra: str):
+        manifests = [f"{host}/bench/{n}:v1" for n in names]
+        args = {"images_dir": str(store), "manifests": manifests, "auths": plain(host)}
+        return self.kkimage("pull", args, *extra)
+
+    def kk_push(self, store: Path, host: str, namespace: str = "mirror"):
+        dest = f"{host}/{namespace}/" + "{{ .module.image.src.reference.repository }}:v1"
+        return self.kkimage("push", {"images_dir": str(store), "dest": dest, "auths": plain(host)})
+
+    @staticmethod
+    def skopeo_pull(host: str, names: list[str], layout: Path) -> None:
+        for name in names:
+            run(
+                [
+                    "skopeo",
+                    "copy",
+                    "--all",
+                    "--quiet",
+                    "--src-tls-verify=false",
+                    f"docker://{host}/bench/{name}:v1",
+                    f"oci:{layout}:{name}",
+                ]
+            )
+
+    @staticmethod
+    def skopeo_push(layout: Path, names: list[str], host: str) -> None:
+        for name in names:
+            run(
+                [
+                    "skopeo",
+                    "copy",
+                    "--all",
+                    "--quiet",
+                    "--dest-tls-verify=false",
+                    f"oci:{layout}:{name}",
+                    f"docker://{host}/mirror/bench/{name}:v1",
+                ]
+            )
+
+    def raw_fetch(self, host: str, blobs: list[tuple[str, str]]) -> None:
+        """The floor, in a process of its own (see rawfetch.py)."""
+        listing = self.fresh("blobs").with_suffix(".json")
+        listing.write_text(json.dumps(blobs))
+        script = Path(__file__).with_name("rawfetch.py")
+        run([sys.executable, str(script), host, str(listing), str(self.jobs)])
+
+
+_MEASURE = """
+import os, subprocess, sys, time
+started = time.perf_counter()
+process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(process.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, time.perf_counter() - started)
+"""
+
+
+def peak_rss_kib(argv: list[str]) -> tuple[int, float]:
+    """Peak resident memory (KiB) and wall time of a command, from wait4's rusage in a small
+    launcher process: a child forked from this (large) process would count our pages too."""
+    answer = run([sys.executable, "-c", _MEASURE, *argv]).stdout.split()
+    if answer[0] != "0":
+        raise SystemExit(f"benchmark step failed: {' '.join(argv)}")
+    return int(answer[1]), float(answer[2])
+
+
+@dataclass
+class Row:
+    name: str
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+class Benchmark:
+    def __init__(self, workload: Workload, workdir: Path, jobs: int) -> None:
+        self.workload, self.workdir = workload, workdir
+        self.runner = Runner(workdir, jobs)
+        self.rows: dict[str, Row] = {}
+        self.facts: dict[str, str] = {}
+        self.rss_mib: float | None = None
+
+    def measure(
+        self,
+        name: str,
+        work: Callable[[Any], object],
+        around: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    ) -> None:
+        """Time `work(value)` `repeat` times, each inside a fresh `around()` (which yields
+        `value`, e.g. an empty registry); setting up and tearing down are not timed."""
+        row = self.rows.setdefault(name, Row(name))
+        for _ in range(self.workload.repeat):
+            with around() as value:
+                started = time.perf_counter()
+                work(value)
+                row.seconds.append(time.perf_counter() - started)
+
+    @contextlib.contextmanager
+    def registry(self, throttled: bool) -> Iterator[str]:
+        """A new empty registry, behind a proxy throttling uploads if `throttled`."""
+        with start_binary("plain", self.runner.fresh("registry")) as registry:
+            if not throttled:
+                yield registry.host
+                return
+            with FaultProxy(registry.url) as proxy:
+                for method in ("PUT", "PATCH"):  # skopeo uploads with PATCH, then PUT
+                    proxy.add(
+                        Fault(
+                            "throttle",
+                            "/blobs/uploads/",
+                            method,
+                            rate=self.workload.rate,
+                            times=None,
+                        )
+                    )
+                yield proxy.host
+
+    def run(self) -> None:
+        corpus = self.workload.images()
+        names = sorted(corpus)
+        blobs = sorted(
+            {(f"bench/{n}", d) for n, i in corpus.items() for d in i.blobs}, key=lambda b: b[1]
+        )
+        distinct = {d: b.size for i in corpus.values() for d, b in i.blobs.items()}
+        self.facts["distinct blobs"] = f"{len(distinct)}, {sum(distinct.values()) / MiB:.1f} MiB"
+        runner = self.runner
+        with start_binary("plain", self.workdir / "source") as source:
+            seeder = RegistryClient(source.url)
+            for name, image in corpus.items():
+                seeder.push(f"bench/{name}", image)
+            store = self.workdir / "store"
+            runner.kk_pull(source.host, names, store)
+            layout = self.workdir / "layout"
+            runner.skopeo_pull(source.host, names, layout)
+            for throttle in (False, True):
+                prefix = "throttled pull" if throttle else "pull"
+                with self.source_view(source, throttle) as host:
+                    self.measure(
+                        f"{prefix}, kkimage",
+                        lambda _, h=host: runner.kk_pull(h, names, runner.fresh("kk")),
+                    )
+                    self.measure(
+                        f"{prefix}, skopeo",
+                        lambda _, h=host: runner.skopeo_pull(h, names, runner.fresh("oci")),
+                    )
+                    if not throttle:
+                        self.measure(
+                            f"{prefix}, raw parallel fetch",
+                            lambda _, h=host: runner.raw_fetch(h, blobs),
+                        )
+            for throttle in (False, True):
+                prefix = "throttled push" if throttle else "push"
+                empty = functools.partial(self.registry, throttle)
+                self.measure(f"{prefix}, kkimage", lambda host: runner.kk_push(store, host), empty)
+                self.measure(
+                    f"{prefix}, skopeo", lambda host: runner.skopeo_push(layout, names, host), empty
+                )
+            self.measure(
+                "no-op re-run, kkimage", lambda _: runner.kk_pull(source.host, names, store)
+            )
+            summary = json.loads(runner.kk_pull(source.host, names, store, "--json").stdout)
+            moved = sum(i["bytes_transferred"] for i in summary["images"])
+            self.facts["no-op re-run: blob bytes transferred"] = str(moved)
+            self.mounting(store, names)
+            if self.workload.big:
+                seeder.push(
+                    "bench/bench-big", images.single("bench-big", layer_sizes=(self.workload.big,))
+                )
+                self.memory(source.host)
+
+    @contextlib.contextmanager
+    def source_view(self, source: RunningRegistry, throttle: bool) -> Iterator[str]:
+        """The source registry, or a proxy throttling its blob downloads."""
+        if not throttle:
+            yield source.host
+            return
+        with FaultProxy(source.url) as proxy:
+            proxy.add(
+                Fault("throttle", "/blobs/sha256:", "GET", rate=self.workload.rate, times=None)
+            )
+            yield proxy.host
+
+    def mounting(self, store: Path, names: list[str]) -> None:
+        """Push every image to its own new repository, counting at a proxy."""
+        with (
+            start_binary("plain", self.runner.fresh("registry")) as target,
+            FaultProxy(target.url) as proxy,
+        ):
+            self.runner.kk_push(store, proxy.host)
+            base = images.shared_base("bench-base", self.workload.layer)[0]
+            mounts = proxy.traffic.count(rf"mount=sha256(:|%3A){base.digest[7:]}", "POST")
+            uploaded = proxy.traffic.received("/blobs/uploads/")
+        self.facts["push to new repositories: bytes uploaded"] = f"{uploaded / MiB:.1f} MiB"
+        self.facts["shared base layer: uploads / mounts"] = (
+            f"1 / {mounts} (of {len(names)} repositories)"
+        )
+
+    def memory(self, host: str) -> None:
+        size = f"{self.workload.big / MiB:.0f} MiB"
+        path = self.workdir / "big.yaml"
+        path.write_text(
+            yaml.safe_dump(
+                [
+                    {
+                        "image": {
+                            "pull": {
+                                "images_dir": str(self.runner.fresh("kk-big")),
+                                "manifests": [f"{host}/bench/bench-big:v1"],
+                                "auths": plain(host),
+                            }
+                        }
+                    }
+                ]
+            )
+        )
+        kk, kk_time = peak_rss_kib([sys.executable, "-m", "kkimage", "run", str(path)])
+        sk, sk_time = peak_rss_kib(
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--src-tls-verify=false",
+                f"docker://{host}/bench/bench-big:v1",
+                f"oci:{self.runner.fresh('oci-big')}:big",
+            ]
+        )
+        self.rss_mib = kk / 1024
+        self.facts[f"peak RSS pulling a {size} layer (kkimage / skopeo)"] = (
+            f"{kk / 1024:.1f} MiB / {sk / 1024:.1f} MiB"
+        )
+        self.facts[f"time pulling a {size} layer (kkimage / skopeo)"] = (
+            f"{kk_time:.2f} s / {sk_time:.2f} s"
+        )
+
+    def ratio(self, a: str, b: str) -> float:
+        return self.rows[a].median / self.rows[b].median
+
+    def report(self) -> str:
+        targets = [
+            ("pull: kkimage / skopeo", self.ratio("pull, kkimage", "pull, skopeo"), 0.4),
+            ("push: kkimage / skopeo", self.ratio("push, kkimage", "push, skopeo"), 0.4),
+            (
+                "pull: kkimage / raw parallel fetch",
+                self.ratio("pull, kkimage", "pull, raw parallel fetch"),
+                1.2,
+            ),
+            (
+                "throttled pull: kkimage / skopeo",
+                self.ratio("throttled pull, kkimage", "throttled pull, skopeo"),
+                0.15,
+            ),
+            (
+                "throttled push: kkimage / skopeo",
+                self.ratio("throttled push, kkimage", "throttled push, skopeo"),
+                0.15,
+            ),
+            (
+                "no-op re-run of the images, kkimage (s)",
+                self.rows["no-op re-run, kkimage"].median,
+                0.5,
+            ),
+        ]
+        if self.rss_mib is not None:
+            targets.append(
+                (f"peak RSS, {self.workload.big / MiB:.0f} MiB layer (MiB)", self.rss_mib, 64)
+            )
+        lines = ["| target | measured | goal | |", "|---|---|---|---|"]
+        for name, value, goal in targets:
+            lines.append(f"| {name} | {value:.3f} | ≤ {goal} | {'✓' if value <= goal else '✗'} |")
+        lines += ["", "| measurement | median (s) | runs (s) |", "|---|---|---|"]
+        for row in self.rows.values():
+            runs = ", ".join(f"{s:.3f}" for s in row.seconds)
+            lines.append(f"| {row.name} | {row.median:.3f} | {runs} |")
+        lines += ["", "| fact | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in self.facts.items()]
+        return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=12)
+    parser.add_argument("--layer-mib", type=float, default=4)
+    parser.add_argument("--big-mib", type=float, default=1024, help="0: skip the memory run")
+    parser.add_argument("--rate-mib", type=float, default=8)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=16, help="threads of the raw fetch")
+    parser.add_argument("--quick", action="store_true", help="a small workload (smoke test)")
+    parser.add_argument("--output", type=Path, help="also write the report there")
+    args = parser.parse_args()
+    if shutil.which("skopeo") is None:
+        print("benchmark: skopeo is needed (apt-get install skopeo)", file=sys.stderr)
+        return 2
+    workload = Workload(
+        args.images,
+        int(args.layer_mib * MiB),
+        int(args.big_mib * MiB),
+        int(args.rate_mib * MiB),
+        args.repeat,
+    )
+    if args.quick:
+        workload = Workload(2, 256 << 10, 8 * MiB, 4 * MiB, 1)
+    with tempfile.TemporaryDirectory(prefix="kkimage-bench-") as workdir:
+        benchmark = Benchmark(workload, Path(workdir), args.jobs)
+        benchmark.run()
+        report = benchmark.report()
+    print(report, end="")
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
