@@ -188,10 +188,7 @@ def _transfer(args: argparse.Namespace) -> int:
         variables.set(assignment)
     tasks = parse_tasks(_task_document(args), variables.values, _warn)
     options = RunOptions(args.jobs, args.max_per_registry or args.jobs)
-    images = sum(
-        len(t.pull.manifests) if t.pull else 1 for t in tasks
-    )  # an estimate for the display
-    progress = progress_for(images, {"auto": None, "always": True, "never": False}[args.progress])
+    progress = progress_for({"auto": None, "always": True, "never": False}[args.progress])
     report = (lambda result: None) if args.json else (lambda r: print(_human_line(r), flush=True))
     try:
         with Engine(args.jobs, progress, _warn) as engine:

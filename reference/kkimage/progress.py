@@ -25,7 +25,8 @@ class Progress:
 class LiveProgress(Progress):
     """One rich progress bar on stderr: bytes moved against bytes planned, images done."""
 
-    def __init__(self, images: int) -> None:
+    def __init__(self) -> None:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -42,15 +43,18 @@ class LiveProgress(Progress):
             TransferSpeedColumn(),
             TimeRemainingColumn(),
             transient=True,
+            console=Console(stderr=True),
+            # Lines printed to a terminal go above the bar; to a file or pipe, untouched.
+            redirect_stdout=sys.stdout.isatty(),
+            redirect_stderr=False,
         )
-        self._images = images
         self._done = 0
         self._lock = threading.Lock()
         self._task = self._rich.add_task(self._describe(), total=0)
         self._rich.start()
 
     def _describe(self) -> str:
-        return f"images {self._done}/{self._images}"
+        return f"{self._done} image{'' if self._done == 1 else 's'} done"
 
     def expect(self, nbytes: int) -> None:
         with self._lock:
@@ -69,8 +73,8 @@ class LiveProgress(Progress):
         self._rich.stop()
 
 
-def progress_for(images: int, enabled: bool | None = None) -> Progress:
+def progress_for(enabled: bool | None = None) -> Progress:
     """A live display when stderr is a terminal (or when forced), silent otherwise."""
     if enabled is None:
         enabled = sys.stderr.isatty()
-    return LiveProgress(images) if enabled else Progress()
+    return LiveProgress() if enabled else Progress()

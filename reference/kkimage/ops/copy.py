@@ -10,7 +10,7 @@ from ..store import Store, StoredImage
 from ..task import CopySpec
 from ..template import source_variables
 from .engine import BlobOutcome, Engine, ImageResult
-from .plan import plan_image, selected_images, stored_platforms, with_destinations
+from .plan import finish_into_store, plan_image, selected_images, skipped, with_destinations
 
 CHUNK = 1 << 20
 
@@ -74,9 +74,7 @@ def _copy_image(
         engine.warn,
     )
     if plan.skipped:
-        engine.warn(f"{ref}: skipped, {plan.skipped}")
-        result.status, result.message = "skipped", plan.skipped
-        return result
+        return skipped(engine, plan, result)
     futures = [
         engine.once(
             ("copy", target.root, blob["digest"]),
@@ -86,16 +84,7 @@ def _copy_image(
     ]
     for future, owned in futures:
         result.add(future.result(), owned)
-    for child in plan.children:
-        if not target.has_manifest(ref, child.digest):
-            target.write_manifest(ref, child.digest, child)
-    stored = plan.stored_reference
-    target.write_manifest(ref, stored.store_name, plan.root)
-    result.destination = f"{target.root}:{stored}"
-    result.destination_digest = plan.root.digest
-    result.platforms = plan.platforms or stored_platforms(target, plan.root)
-    engine.progress.image_done(str(ref))
-    return result
+    return finish_into_store(engine, target, plan, result)
 
 
 def copy(engine: Engine, spec: CopySpec, variables: dict[str, Any]) -> list[ImageResult]:

@@ -16,6 +16,7 @@ from ..manifest import Manifest
 from ..platform import Platform, PlatformFilter, spelling, spellings
 from ..reference import ImageReference
 from ..store import Store, StoredImage
+from .engine import Engine, ImageResult
 
 MAX_DEPTH = 4  # nested indexes
 T = TypeVar("T")
@@ -159,3 +160,29 @@ def with_destinations(
             exc.add_context(f"{operation} {image.reference}")
             raise
     return pairs
+
+
+def finish_into_store(
+    engine: Engine, store: Store, plan: ImagePlan, result: ImageResult
+) -> ImageResult:
+    """Write a planned image whose blobs are in `store`: children first, the root last, so
+    that the image is complete once it has a name. Fills in `result`."""
+    ref = plan.source
+    for child in plan.children:
+        if not store.has_manifest(ref, child.digest):
+            store.write_manifest(ref, child.digest, child)
+    stored = plan.stored_reference
+    if stored.digest and stored.digest != plan.source_digest:
+        engine.warn(f"{ref}: the platform filter changed the index, stored as {stored}")
+    store.write_manifest(ref, stored.store_name, plan.root)
+    result.destination = f"{store.root}:{stored}"
+    result.destination_digest = plan.root.digest
+    result.platforms = plan.platforms or stored_platforms(store, plan.root)
+    engine.progress.image_done(str(ref))
+    return result
+
+
+def skipped(engine: Engine, plan: ImagePlan, result: ImageResult) -> ImageResult:
+    engine.warn(f"{plan.source}: skipped, {plan.skipped}")
+    result.status, result.message = "skipped", plan.skipped
+    return result

@@ -11,7 +11,7 @@ from ..registry import Registries, Registry
 from ..store import Store
 from ..task import PullSpec
 from .engine import BlobOutcome, Engine, ImageResult
-from .plan import plan_image, stored_platforms
+from .plan import finish_into_store, plan_image, skipped
 
 
 def fetch_blob(
@@ -74,25 +74,10 @@ def _pull_image(
 
     plan = plan_image(ref, root, get_manifests, get_config, spec.platform, spec.policy, engine.warn)
     if plan.skipped:
-        engine.warn(f"{ref}: skipped, {plan.skipped}")
-        result.status, result.message = "skipped", plan.skipped
-        return result
-
-    futures = [blob(descriptor) for descriptor in plan.blobs]
-    for future, owned in futures:
+        return skipped(engine, plan, result)
+    for future, owned in [blob(descriptor) for descriptor in plan.blobs]:
         result.add(future.result(), owned)
-    for child in plan.children:
-        if not store.has_manifest(ref, child.digest):
-            store.write_manifest(ref, child.digest, child)
-    stored = plan.stored_reference
-    if stored.digest and stored.digest != root.digest:
-        engine.warn(f"{ref}: filtered to {spec.platform}, stored as {stored}")
-    store.write_manifest(ref, stored.store_name, plan.root)  # last: now the image is complete
-    result.destination = f"{store.root}:{stored}"
-    result.destination_digest = plan.root.digest
-    result.platforms = plan.platforms or stored_platforms(store, plan.root)
-    engine.progress.image_done(str(ref))
-    return result
+    return finish_into_store(engine, store, plan, result)
 
 
 def pull(engine: Engine, registries: Registries, spec: PullSpec) -> list[ImageResult]:
