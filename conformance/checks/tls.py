@@ -15,8 +15,8 @@ CA_ENVIRONMENT = {
 }
 
 
-def _pull(ctx: CaseContext, auths: list[dict], env: dict | None = None, **extra):
-    store = ctx.path("store")
+def _pull(ctx: CaseContext, auths: list[dict], env: dict | None = None, into="store", **extra):
+    store = ctx.path(into)
     return store, ctx.run(pull(store, [ctx.registry.ref("single-oci")], auths, **extra), env=env)
 
 
@@ -72,31 +72,23 @@ def entry_overrides_operation(ctx: CaseContext) -> None:
     _refused(ctx, store, outcome)
 
 
+def _with_and_without(ctx: CaseContext, what: str, **without: None) -> None:
+    """The registry's own entry works; the same entry without `without` is refused."""
+    store, outcome = _pull(ctx, [ctx.registry.auth()])
+    _ok(ctx, store, outcome, what)
+    store, outcome = _pull(ctx, [ctx.registry.auth(**without)], into="without")
+    _refused(ctx, store, outcome)
+
+
 @check
 def client_certificate(ctx: CaseContext) -> None:
-    store, outcome = _pull(ctx, [ctx.registry.auth()])
-    _ok(ctx, store, outcome, "a pull with cert_file and key_file")
-    without = ctx.path("without")
-    outcome = ctx.run(
-        pull(
-            without,
-            [ctx.registry.ref("single-oci")],
-            [ctx.registry.auth(cert_file=None, key_file=None)],
-        )
-    )
-    _refused(ctx, without, outcome)
+    _with_and_without(ctx, "a pull with cert_file and key_file", cert_file=None, key_file=None)
 
 
 @check
 def plain_http_needed(ctx: CaseContext) -> None:
     """A plain-HTTP registry works with plain_http and is never reached over HTTPS."""
-    store, outcome = _pull(ctx, [ctx.registry.auth()])
-    _ok(ctx, store, outcome, "a pull with plain_http")
-    without = ctx.path("without")
-    outcome = ctx.run(
-        pull(without, [ctx.registry.ref("single-oci")], [ctx.registry.auth(plain_http=None)])
-    )
-    _refused(ctx, without, outcome)
+    _with_and_without(ctx, "a pull with plain_http", plain_http=None)
 
 
 @check

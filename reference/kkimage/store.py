@@ -65,6 +65,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _disk_errors(directory: Path) -> Iterator[None]:
+    """A full or read-only disk is a store error, not a network failure to retry."""
+    try:
+        yield
+    except OSError as exc:
+        raise StoreError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+
+
 class BlobWriter:
     """Receives a blob's bytes into a temporary file, hashing as it goes.
 
@@ -75,12 +84,14 @@ class BlobWriter:
     def __init__(self, final: Path, digest: str, size: int | None) -> None:
         self.final, self.digest, self.size = final, digest, size
         self.temp = final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-        self._file: BinaryIO = open(self.temp, "wb")  # noqa: SIM115 - closed in commit/discard
+        with _disk_errors(final.parent):
+            self._file: BinaryIO = open(self.temp, "wb")  # noqa: SIM115 - closed in commit/discard
         self._hash = hashlib.sha256()
         self.written = 0
 
     def write(self, chunk: bytes) -> None:
-        self._file.write(chunk)
+        with _disk_errors(self.final.parent):
+            self._file.write(chunk)
         self._hash.update(chunk)
         self.written += len(chunk)
 
@@ -99,10 +110,11 @@ class BlobWriter:
             )
         if actual != self.digest:
             raise DigestMismatch(f"blob {self.digest}", self.digest, actual)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.replace(self.temp, self.final)
+        with _disk_errors(self.final.parent):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self.temp, self.final)
 
     def discard(self) -> None:
         self._file.close()
@@ -191,14 +203,15 @@ class Store:
             check_digest(f"manifest {ref.name}@{name}", manifest.raw, name)
         path = self.manifest_path(ref, name)
         self.prepare()
-        path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         try:
-            with open(temp, "wb") as handle:
-                handle.write(manifest.raw)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
+            with _disk_errors(path.parent):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(temp, "wb") as handle:
+                    handle.write(manifest.raw)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temp, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()

@@ -16,25 +16,14 @@ from conformance.mutants import CATCHES
 from conformance.report import compare
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
+PYTEST = [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider"]
 CASES = load_cases()
 
 
 def suite(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     """Run the suite in a subprocess; returns the process and its results.json."""
     results = tmp_path / "results"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--pyargs",
-        "conformance",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "--results-dir",
-        str(results),
-        *args,
-    ]
+    command = [*PYTEST, "-q", "--results-dir", str(results), *args]
     process = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     path = results / "results.json"
     return process, json.loads(path.read_text()) if path.exists() else {}
@@ -142,17 +131,7 @@ def test_a_broken_registry_is_an_error_never_a_pass(tmp_path):
 
 
 def test_selection_by_marker_and_profile(tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--pyargs",
-        "conformance",
-        "--collect-only",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-    ]
+    command = [*PYTEST, "--collect-only", "-q"]
     marked = subprocess.run(
         [*command, "-m", "templates"], capture_output=True, text=True, cwd=tmp_path
     )

@@ -125,3 +125,22 @@ def test_non_manifest_files_are_not_images(tmp_path):
     (tmp_path / "quay.io/org/single/manifests/notes").write_text("hello")
     (tmp_path / "quay.io/org/single/manifests/other.json").write_text(json.dumps({"a": 1}))
     assert [str(i.reference) for i in Store(tmp_path).images()] == ["quay.io/org/single:v1"]
+
+
+def test_a_full_disk_is_a_store_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """A failure no registry can produce: the disk fills up in the middle of a blob."""
+    import errno
+
+    store = Store(tmp_path)
+    blob = images.Content("x", b"hello")
+
+    def full(chunk):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with (
+        pytest.raises(StoreError, match="No space left on device"),
+        store.blob_writer(blob.digest, blob.size) as writer,
+    ):
+        monkeypatch.setattr(writer._file, "write", full)
+        writer.write(b"hello")
+    assert os.listdir(tmp_path / "blobs") == []
