@@ -77,7 +77,8 @@ class Implementation:
         return task_file, vars_file
 
     def start(self, task_file: Path, vars_file: Path, env: dict[str, str] | None = None):
-        """The implementation as a running process (for cases that interrupt it)."""
+        """The implementation as a running process (for cases that interrupt it), working in
+        the task file's directory: a relative path it writes to stays in the case's space."""
         environment = {**os.environ, **self.environment, **(env or {})}
         return subprocess.Popen(
             self.argv(task_file, vars_file),
@@ -85,6 +86,7 @@ class Implementation:
             stderr=subprocess.PIPE,
             text=True,
             env=environment,
+            cwd=task_file.parent,
         )
 
     def run(self, tasks, variables, directory: Path, n: int, env=None) -> Outcome:

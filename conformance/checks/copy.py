@@ -121,3 +121,31 @@ def copy_missing_image(ctx: CaseContext) -> None:
     target = ctx.path("to")
     ctx.failed_cleanly(ctx.run(copy(_source(ctx), str(target), ["quay.io/org/absent:v1"])))
     ctx.expect_equal(files(target), [], "files written")
+
+
+@check
+def copy_mixed_hub_directories(ctx: CaseContext) -> None:
+    """A KubeKey store (registry-1.docker.io/) into which docker.io/ content was added."""
+    source = write_store(
+        ctx.path("from"),
+        {
+            "registry-1.docker.io/library/app:v1": corpus("multi"),
+        },
+    )
+    write_store(source, {"docker.io/library/app:v2": corpus("single-oci")})
+    target = ctx.path("to")
+    ctx.succeeded(ctx.run(copy(source, str(target))))
+    ctx.expect_equal(
+        _images_in(target),
+        {"docker.io/library/app:v1", "docker.io/library/app:v2"},
+        "images copied",
+    )
+    for tag, name in (("v1", "multi"), ("v2", "single-oci")):
+        expect_root(ctx, target, f"docker.io/library/app:{tag}", corpus(name).root.data, tag)
+
+
+@check
+def copy_empty_path(ctx: CaseContext) -> None:
+    outcome = ctx.run(copy(_source(ctx), "{{ .out }}"), {"out": ""})
+    ctx.failed_cleanly(outcome)
+    ctx.expect_equal(files(ctx.tmp / "blobs"), [], "files written")

@@ -67,3 +67,38 @@ def bad_push_store(ctx: CaseContext) -> None:
     ctx.failed_cleanly(
         ctx.run(push(ctx.path("absent"), f"{ctx.registry.host}/x/y", [ctx.registry.auth()]))
     )
+
+
+@check
+def push_skips_broken_root(ctx: CaseContext) -> None:
+    from kkimage_fixtures.stores import write_store
+
+    from .common import corpus
+
+    store = write_store(
+        ctx.path("s"),
+        {
+            "quay.io/org/broken:v1": corpus("single-oci"),
+            "quay.io/org/fine:v1": corpus("single-docker"),
+        },
+    )
+    (store / "quay.io/org/broken/manifests/v1").write_bytes(corpus("single-oci").root.data[:50])
+    dest = f"{ctx.registry.host}/{ctx.namespace}/" + "{{ .module.image.src.reference.repository }}"
+    outcome = ctx.run(push(store, dest, [ctx.registry.auth()]))
+    ctx.succeeded(outcome, "a push of a store with one broken root")
+    ctx.expect(
+        "broken" in outcome.stderr,
+        "the broken root should be reported",
+        "a warning naming it",
+        outcome.stderr.strip()[-300:],
+    )
+    ctx.expect_equal(ctx.registry.client.tags(f"{ctx.namespace}/org/fine"), ["v1"], "fine pushed")
+    ctx.expect_equal(ctx.registry.client.tags(f"{ctx.namespace}/org/broken"), [], "broken pushed")
+
+
+@check
+def templated_password_not_shown(ctx: CaseContext) -> None:
+    secret = "Xy{{.nope}}Secret"
+    store = ctx.path("store")
+    task = pull(store, [ctx.registry.ref("single-oci")], [ctx.registry.auth(password=secret)])
+    ctx.failed_cleanly(ctx.run(task), secrets=(secret, "Xy{{", "Secret"))

@@ -196,3 +196,18 @@ def concurrent_runs(ctx: CaseContext) -> None:
             "nothing",
         )
     _intact(ctx, store)
+
+
+@check
+def manifest_cut_retried(ctx: CaseContext) -> None:
+    proxy = ctx.proxy()
+    proxy.add(Fault("cut", path="/manifests/v1", method="GET", after_bytes=20))
+    store = ctx.path("store")
+    reference, task = _via(ctx, proxy, store, "seed/multi")
+    ctx.succeeded(ctx.run(task), "a pull whose first manifest answer is cut short")
+    ctx.expect(
+        manifest_file(store, reference).is_file(),
+        "the image is not in the store",
+        "a tag file",
+        "nothing",
+    )

@@ -68,3 +68,11 @@ def digest_source_keeps_digest(ctx: CaseContext) -> None:
         image.digest,
         found and "other bytes",
     )
+
+
+@check
+def destination_collision(ctx: CaseContext) -> None:
+    store = _store(ctx, ("single-oci", "single-docker"))
+    dest = f"{ctx.registry.host}/{ctx.namespace}/all:latest"
+    ctx.failed_cleanly(ctx.run(push(store, dest, [ctx.registry.auth()])))
+    ctx.expect_equal(ctx.registry.client.tags(f"{ctx.namespace}/all"), [], "tags pushed")

@@ -172,13 +172,16 @@ class Authenticator:
             if part:
                 query.append(("scope", part))
         realm = params["realm"]
+        scheme = urlsplit(realm).scheme.lower()
+        if scheme not in ("https", "http"):
+            raise AuthError(f"{self.endpoint.host}: token realm {realm!r} is not an HTTP URL", 401)
         # Never send credentials in clear text because an HTTPS registry's challenge asked to.
-        if self.has_credentials and not self.endpoint.plain_http and realm.startswith("http://"):
+        if self.has_credentials and not self.endpoint.plain_http and scheme == "http":
             raise AuthError(f"{self.endpoint.host}: token realm {realm} is not HTTPS", 401)
         headers = {"Authorization": self._basic()} if self.has_credentials else {}
         token_endpoint = Endpoint(
             host=urlsplit(realm).netloc,
-            plain_http=realm.startswith("http://"),
+            plain_http=scheme == "http",
             verify=self.endpoint.verify,
             cert=self.endpoint.cert,
         )

@@ -11,6 +11,8 @@
     └── RegistryError             a registry answered with an error or could not be reached
         ├── AuthError             401/403, or a token server refused
         └── TransportError        connection, TLS or timeout failure after retries
+            ├── TlsError          the TLS handshake failed: not worth retrying
+            └── BrokenTransfer    a body cut short or inconsistent: worth another try
 
 Anything else escaping the CLI is a bug; the CLI still prints one line for it.
 """
@@ -75,6 +77,14 @@ class AuthError(RegistryError):
 
 
 class TransportError(RegistryError):
+    pass
+
+
+class TlsError(TransportError):
+    pass
+
+
+class BrokenTransfer(TransportError):
     pass
 
 

@@ -7,13 +7,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
-from urllib.parse import quote, urlencode, urljoin
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
 
 from .auth import Authenticator, AuthEntry, endpoint_for, select_auth
-from .errors import AuthError, Cancelled, DigestMismatch, RegistryError, TransportError
+from .errors import (
+    AuthError,
+    BrokenTransfer,
+    Cancelled,
+    DigestMismatch,
+    RegistryError,
+    TlsError,
+    TransportError,
+)
 from .manifest import ACCEPT, Manifest, check_digest
 from .reference import ImageReference
 from .store import BlobWriter
@@ -44,7 +52,15 @@ class Registry:
 
     def _url(self, repository: str, kind: str, reference: str = "") -> str:
         path = f"/v2/{quote(repository)}/{kind}/"
-        return self.endpoint.base_url + path + quote(reference, safe=":")
+        return self.endpoint.base_url + path + quote(reference, safe=":/")
+
+    def _same_origin(self, url: str) -> bool:
+        """Whether `url` is this registry (scheme, host and port), e.g. an upload Location."""
+        target, base = urlsplit(url), urlsplit(self.endpoint.base_url)
+        return (target.scheme.lower(), target.netloc.lower()) == (
+            base.scheme.lower(),
+            base.netloc.lower(),
+        )
 
     def _send(
         self,
@@ -57,12 +73,17 @@ class Registry:
         stream: bool = False,
         retry: bool = True,
     ) -> requests.Response:
-        """A request with the Authorization the registry wants, answering one 401."""
-        sent = {**(headers or {}), **self.auth.headers(scope)}
+        """A request with the Authorization the registry wants, answering one 401.
+
+        Credentials go to the registry's own URLs only: an upload Location naming another
+        host (or plain HTTP) gets the request without them.
+        """
+        trusted = self._same_origin(url)
+        sent = {**(headers or {}), **(self.auth.headers(scope) if trusted else {})}
         response = self.transport.request(
             method, url, self.endpoint, headers=sent, body=body, stream=stream, retry=retry
         )
-        if response.status_code == 401:
+        if response.status_code == 401 and trusted:
             response.close()
             sent.update(self.auth.answer(response, scope))
             response = self.transport.request(
@@ -110,17 +131,12 @@ class Registry:
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         """Fetch a manifest and check it against the digest asked for or announced."""
         what = f"{repository}{'@' if reference.startswith('sha256:') else ':'}{reference}"
-        response = self._send(
-            "GET",
+        response, raw = self._read_small(
             self._url(repository, "manifests", reference),
             self.scope(repository),
-            headers={"Accept": ACCEPT},
-            stream=True,
+            {"Accept": ACCEPT},
+            f"manifest {what}",
         )
-        if response.status_code != 200:
-            raise self._error(response, f"manifest {what}")
-        with response:
-            raw = response.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
         if len(raw) > MAX_MANIFEST_BYTES:
             raise RegistryError(f"manifest {what} is larger than {MAX_MANIFEST_BYTES} bytes")
         expected = reference if reference.startswith("sha256:") else None
@@ -130,6 +146,25 @@ class Registry:
         if expected:
             check_digest(f"manifest {what}", raw, expected)
         return Manifest.parse(raw, response.headers.get("Content-Type"), what=f"manifest {what}")
+
+    def _read_small(
+        self, url: str, scope: str, headers: dict[str, str], what: str
+    ) -> tuple[requests.Response, bytes]:
+        """GET a small document (a manifest), read whole; a body cut short is retried."""
+        failures = 0
+        while True:
+            response = self._send("GET", url, scope, headers=headers, stream=True)
+            if response.status_code != 200:
+                raise self._error(response, what)
+            try:
+                with response:
+                    return response, response.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+            except _STREAM_ERRORS as exc:
+                failures += 1
+                if failures >= self.transport.retry.attempts:
+                    last = _short(exc)
+                    raise TransportError(f"{what}: failed {failures} times, last: {last}") from None
+                time.sleep(self.transport.retry.delay(failures))
 
     def manifest_digest(self, repository: str, reference: str, actions: str = "pull") -> str | None:
         """The digest the registry has under `reference`, or None if it has nothing there."""
@@ -172,6 +207,20 @@ class Registry:
 
     # ---- blobs -------------------------------------------------------------------------------
 
+    def read_blob(self, repository: str, digest: str) -> bytes:
+        """A small blob (an image config), into memory and verified."""
+        what = f"blob {repository}@{digest}"
+        _, raw = self._read_small(
+            self._url(repository, "blobs", digest),
+            self.scope(repository),
+            {"Accept-Encoding": "identity"},
+            what,
+        )
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise RegistryError(f"{what} is larger than {MAX_MANIFEST_BYTES} bytes")
+        check_digest(what, raw, digest)
+        return raw
+
     def has_blob(self, repository: str, digest: str, actions: str = "pull") -> bool:
         response = self._send(
             "HEAD", self._url(repository, "blobs", digest), self.scope(repository, actions)
@@ -211,7 +260,7 @@ class Registry:
                             if not _range_starts_at(response, writer.written):
                                 progress(-writer.written)
                                 writer.restart()
-                                raise TransportError(f"{what}: unexpected Content-Range")
+                                raise BrokenTransfer(f"{what}: unexpected Content-Range")
                         elif response.status_code != 200:
                             raise self._error(response, what)
                         for chunk in response.raw.stream(CHUNK, decode_content=False):
@@ -220,8 +269,8 @@ class Registry:
                             progress(len(chunk))
                     if writer.size is None or writer.written >= writer.size:
                         return
-                    raise TransportError(f"{what}: connection closed before the end")
-                except (TransportError, *_STREAM_ERRORS) as exc:
+                    raise BrokenTransfer(f"{what}: connection closed before the end")
+                except (BrokenTransfer, *_STREAM_ERRORS) as exc:  # the request was retried already
                     failures += 1
                     if failures >= self.transport.retry.attempts:
                         raise TransportError(
@@ -290,9 +339,11 @@ class Registry:
                             not self.transport.retry.retries_status(response.status_code)
                         ):
                             raise self._error(response, what)
-                        raise TransportError(f"{what}: {response.status_code}")
+                        raise BrokenTransfer(f"{what}: {response.status_code}")
                 except (TransportError, *_STREAM_ERRORS) as exc:
-                    failures += 1
+                    if isinstance(exc, TlsError):
+                        raise
+                    failures += 1  # the upload starts over, with a new upload session
                     upload_url = None
                     if failures >= self.transport.retry.attempts:
                         raise TransportError(

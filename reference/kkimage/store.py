@@ -142,23 +142,44 @@ class Store:
             raise StoreError(f"refusing blob name {digest!r}: not a sha256 digest")
         return self.root / BLOBS / digest
 
-    def _repository_dir(self, registry: str, repository: str, *, reading: bool = False) -> Path:
+    def _repository_dir(self, registry: str, repository: str) -> Path:
         _check_component(registry, "registry")
         for component in repository.split("/"):
             _check_component(component, "repository component")
-        if reading and normalize_registry(registry) == DOCKER_HUB:
-            for alias in _HUB_DIRS:
-                candidate = self.root / alias / repository
-                if candidate.is_dir():
-                    return candidate
         return self.root / registry / repository
 
-    def manifest_path(self, ref: ImageReference, name: str, *, reading: bool = False) -> Path:
+    def manifest_path(self, ref: ImageReference, name: str) -> Path:
+        """Where a manifest is written."""
         _check_component(name, "manifest name")
         if name.startswith(".") or name == LAYOUT_FILE:
             raise StoreError(f"refusing manifest name {name!r}: reserved in the store")
-        repo_dir = self._repository_dir(ref.registry, ref.repository, reading=reading)
-        return repo_dir / MANIFESTS / name
+        return self._repository_dir(ref.registry, ref.repository) / MANIFESTS / name
+
+    def _readable_dirs(self, ref: ImageReference) -> list[Path]:
+        """Where a repository's manifests may be read from: Docker Hub content may sit under
+        any of its names (KubeKey writes registry-1.docker.io)."""
+        written = self.manifest_path(ref, "x").parent
+        if normalize_registry(ref.registry) != DOCKER_HUB:
+            return [written]
+        return [self.root / alias / ref.repository / MANIFESTS for alias in _HUB_DIRS]
+
+    def _find_manifest(self, ref: ImageReference, name: str) -> Path | None:
+        """The file holding manifest `name` (tag or digest): L1 file, L2 layout entry, or
+        (for a digest) an L1 tag file with that content."""
+        self.manifest_path(ref, name)  # validates the names
+        directories = self._readable_dirs(ref)
+        for directory in directories:
+            if (directory / name).is_file():
+                return directory / name
+        for directory in directories:
+            if name.startswith("sha256:"):
+                found = self._tag_file_with_digest(directory, name)
+            else:
+                digest = self._layout(directory).get(name)
+                found = directory / digest if digest else None
+            if found is not None and found.is_file():
+                return found
+        return None
 
     # ---- writing -----------------------------------------------------------------------------
 
@@ -217,7 +238,7 @@ class Store:
                 temp.unlink()
 
     def has_manifest(self, ref: ImageReference, digest: str) -> bool:
-        return self.manifest_path(ref, digest, reading=True).is_file()
+        return self._find_manifest(ref, digest) is not None
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -229,18 +250,12 @@ class Store:
 
     def read_manifest(self, ref: ImageReference, name: str) -> Manifest:
         """The manifest stored under `name` (tag or digest), L1 file or L2 layout entry."""
-        path = self.manifest_path(ref, name, reading=True)
-        if not path.is_file() and not name.startswith("sha256:"):
-            digest = self._layout(path.parent).get(name)
-            if digest:
-                path = self.manifest_path(ref, digest, reading=True)
-        elif not path.is_file():
-            path = self._tag_file_with_digest(path.parent, name) or path
         what = f"{ref.name}:{name}" if not name.startswith("sha256:") else f"{ref.name}@{name}"
+        path = self._find_manifest(ref, name)
+        if path is None:
+            raise StoreError(f"{what} is not in store {self.root}")
         try:
             raw = path.read_bytes()
-        except FileNotFoundError:
-            raise StoreError(f"{what} is not in store {self.root}") from None
         except OSError as exc:
             raise StoreError(f"cannot read {what} from store {self.root}: {exc.strerror}") from None
         if name.startswith("sha256:"):
@@ -284,9 +299,14 @@ class Store:
             if isinstance(digest, str) and DIGEST.fullmatch(digest)
         }
 
-    def images(self) -> list[StoredImage]:
+    def images(self, problems: list[str] | None = None) -> list[StoredImage]:
         """Every image in the store, sorted: tags (L1 files and L2 layout entries), then roots
-        pulled by digest (manifests no other manifest of their repository refers to)."""
+        pulled by digest (manifests no other manifest of their repository refers to).
+
+        Files in manifests/ that are not intact manifests are left out, and described in
+        `problems` if given.
+        """
+        problems = [] if problems is None else problems
         if not self.root.is_dir():
             raise StoreError(f"store {self.root} does not exist")
         found: dict[str, StoredImage] = {}
@@ -302,11 +322,13 @@ class Store:
                 tags.setdefault(tag, digest)
             for name in sorted(names):
                 if name.startswith("sha256:") and DIGEST.fullmatch(name):
-                    manifest = self._try_manifest(manifests_dir / name)
+                    manifest = self._try_manifest(manifests_dir / name, problems)
                     if manifest:
                         by_digest[name] = manifest
             for tag, file_name in sorted(tags.items()):
-                manifest = by_digest.get(file_name) or self._try_manifest(manifests_dir / file_name)
+                manifest = by_digest.get(file_name) or self._try_manifest(
+                    manifests_dir / file_name, problems
+                )
                 if manifest:
                     tagged[tag] = manifest
             referenced = {
@@ -331,17 +353,37 @@ class Store:
             if path.name == MANIFESTS and len(path.relative_to(self.root).parts) >= 3:
                 yield path
 
-    @staticmethod
-    def _try_manifest(path: Path) -> Manifest | None:
-        """Files that are not manifests (notes, other tools' files) are not images."""
+    def _try_manifest(self, path: Path, problems: list[str]) -> Manifest | None:
+        """The manifest in `path`, or None (and a line in `problems`) if it is not one."""
+        where = path.relative_to(self.root)
         try:
             raw = path.read_bytes()
-            content = json.loads(raw)
-        except (OSError, ValueError):
+        except OSError as exc:
+            problems.append(f"{where}: unreadable ({exc.strerror})")
             return None
-        if not isinstance(content, dict) or content.get("mediaType") not in MANIFEST_TYPES:
+        if DIGEST.fullmatch(path.name) and (actual := sha256_digest(raw)) != path.name:
+            problems.append(f"{where}: content hashes to {actual}")
             return None
         try:
-            return Manifest.parse(raw, what=f"manifest {path}")
-        except KkImageError:
+            content = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            problems.append(f"{where}: not JSON, so not a manifest")
             return None
+        if not _looks_like_manifest(content):
+            problems.append(f"{where}: not an image manifest or index")
+            return None
+        try:
+            return Manifest.parse(raw, what=f"manifest {where}")
+        except KkImageError as exc:
+            problems.append(str(exc))
+            return None
+
+
+def _looks_like_manifest(content: object) -> bool:
+    """A manifest or index; `mediaType` is optional in OCI, so its shape counts too."""
+    if not isinstance(content, dict):
+        return False
+    if content.get("mediaType") in MANIFEST_TYPES:
+        return True
+    shaped = "manifests" in content or ("config" in content and "layers" in content)
+    return content.get("schemaVersion") == 2 and shaped

@@ -180,6 +180,20 @@ def parse_auths(value: object, where: str, warn: Warn) -> list[AuthEntry]:
     return [parse_auth_entry(item, f"{where}[{i}]", warn) for i, item in enumerate(value)]
 
 
+def _credential(value: object, where: str) -> str | None:
+    """YAML has already turned an unquoted 012345 into 5349: refuse rather than guess."""
+    if value is None or isinstance(value, str):
+        return value
+    raise TaskError(f'{where}: must be a string; quote it in YAML (e.g. password: "012345")')
+
+
+def _existing_file(value: object, where: str) -> str | None:
+    text = expect_str(value, where)
+    if text is not None and not Path(text).expanduser().is_file():
+        raise TaskError(f"{where}: no such file {text!r}")
+    return str(Path(text).expanduser()) if text is not None else None
+
+
 def parse_auth_entry(value: object, where: str, warn: Warn) -> AuthEntry:
     args = _mapping(value, where)
     _warn_unknown(args, _AUTH_KEYS, where, warn)
@@ -196,13 +210,13 @@ def parse_auth_entry(value: object, where: str, warn: Warn) -> AuthEntry:
         host=normalize_registry(host),
         port=port,
         path=path.strip("/"),
-        username=expect_str(args.get("username"), f"{where}.username"),
-        password=expect_str(args.get("password"), f"{where}.password"),
+        username=_credential(args.get("username"), f"{where}.username"),
+        password=_credential(args.get("password"), f"{where}.password"),
         insecure=expect_bool(insecure, f"{where}.insecure"),
         plain_http=bool(expect_bool(args.get("plain_http"), f"{where}.plain_http")),
-        ca_file=expect_str(args.get("ca_file"), f"{where}.ca_file"),
-        cert_file=expect_str(args.get("cert_file"), f"{where}.cert_file"),
-        key_file=expect_str(args.get("key_file"), f"{where}.key_file"),
+        ca_file=_existing_file(args.get("ca_file"), f"{where}.ca_file"),
+        cert_file=_existing_file(args.get("cert_file"), f"{where}.cert_file"),
+        key_file=_existing_file(args.get("key_file"), f"{where}.key_file"),
     )
 
 
@@ -268,6 +282,8 @@ def _render_strings(value: Any, variables: dict[str, Any], where: str) -> Any:
         try:
             return DestinationTemplate(value).render(variables)
         except KkImageError as exc:
+            if where.endswith(".password"):  # the message would quote the password
+                raise TaskError(f"{where}: not a valid template (value not shown)") from None
             raise TaskError(f"{where}: {exc}") from None
     if isinstance(value, list):
         return [_render_strings(v, variables, where) for v in value]
@@ -299,6 +315,8 @@ def load_yaml(path: str | Path, what: str) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
             return yaml.safe_load(handle)
+    except UnicodeDecodeError:
+        raise TaskError(f"{what} {path} is not UTF-8 text") from None
     except FileNotFoundError:
         raise TaskError(f"{what} {path} does not exist") from None
     except OSError as exc:

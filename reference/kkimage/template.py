@@ -86,10 +86,35 @@ def _go_regex(pattern: str) -> re.Pattern[str]:
         raise TemplateError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 
-def _go_replacement(template: str) -> str:
-    """Go's `$1` / `${1}` / `${name}` replacement syntax to Python's."""
-    escaped = template.replace("\\", "\\\\")
-    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: f"\\g<{m.group(1) or m.group(2)}>", escaped)
+def _go_expand(template: str, match: re.Match[str]) -> str:
+    """Go's Regexp.Expand: `$1`, `${1}`, `$name`, `${name}` (the longest run of letters,
+    digits and underscores); `$$` is a dollar; a group that does not exist is empty."""
+
+    def group(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1) or m.group(2)
+        try:
+            return match.group(int(name) if name.isdigit() else name) or ""
+        except (IndexError, re.error):
+            return ""
+
+    return re.sub(r"\$\$|\$\{(\w+)\}|\$(\w+)", group, template)
+
+
+def _first_by_truth(values: tuple[Any, ...], truth: bool) -> Any:
+    """Go's and/or: the first value whose truth is `truth`, else the last value."""
+    return next((v for v in values if go_truth(v) == truth), values[-1])
+
+
+def _print(*values: Any) -> str:
+    """fmt.Sprint: a space between operands when neither is a string."""
+    out = ""
+    for i, value in enumerate(values):
+        if i and not isinstance(value, str) and not isinstance(values[i - 1], str):
+            out += " "
+        out += go_str(value)
+    return out
 
 
 def _default(fallback: Any, value: Any = None) -> Any:
@@ -113,12 +138,12 @@ def _eq(first: Any, *others: Any) -> bool:
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     # Go builtins
     "printf": _printf,
-    "print": lambda *a: "".join(go_str(v) for v in a),
+    "print": _print,
     "eq": _eq,
     "ne": lambda a, b: a != b,
     "not": lambda v: not go_truth(v),
-    "and": lambda *a: next((v for v in a if not go_truth(v)), a[-1]),
-    "or": lambda *a: next((v for v in a if go_truth(v)), a[-1]),
+    "and": lambda first, *rest: _first_by_truth((first, *rest), False),
+    "or": lambda first, *rest: _first_by_truth((first, *rest), True),
     "len": len,
     "index": lambda item, *keys: _index(item, keys),
     # Sprig, with Sprig's argument order (the piped value is the last argument)
@@ -139,7 +164,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "hasSuffix": lambda suffix, s: go_str(s).endswith(suffix),
     "regexMatch": lambda rx, s: _go_regex(rx).search(go_str(s)) is not None,
     "regexFind": lambda rx, s: m.group(0) if (m := _go_regex(rx).search(go_str(s))) else "",
-    "regexReplaceAll": lambda rx, s, repl: _go_regex(rx).sub(_go_replacement(repl), go_str(s)),
+    "regexReplaceAll": lambda rx, s, repl: _go_regex(rx).sub(
+        lambda m: _go_expand(go_str(repl), m), go_str(s)
+    ),
     "regexReplaceAllLiteral": lambda rx, s, repl: _go_regex(rx).sub(
         lambda _m: go_str(repl), go_str(s)
     ),

@@ -17,7 +17,7 @@ import requests
 import requests.adapters
 import requests.utils
 
-from .errors import TransportError
+from .errors import TlsError, TransportError
 
 TIMEOUT = (15, 120)  # connect, and between two reads
 USER_AGENT = "kkimage/0.1"
@@ -153,10 +153,13 @@ class Transport:
                     timeout=TIMEOUT,
                 )
             except requests.exceptions.SSLError as exc:
-                raise TransportError(
-                    f"TLS failure talking to {endpoint.host}: {_reason(exc)}"
-                ) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise TlsError(f"TLS failure talking to {endpoint.host}: {_reason(exc)}") from None
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,  # a body cut short
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
                 if attempt == attempts:
                     raise TransportError(f"cannot reach {endpoint.host}: {_reason(exc)}") from None
                 time.sleep(self.retry.delay(attempt))

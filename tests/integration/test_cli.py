@@ -134,3 +134,11 @@ def test_ls_and_verify(kk, tmp_path):
 
 def test_ls_of_a_missing_store(kk, tmp_path):
     failed(kk("ls", tmp_path / "nope"), "does not exist")
+
+
+def test_verify_reports_damaged_roots(kk, tmp_path):
+    store = write_store(tmp_path / "s", {"quay.io/org/a:v1": CORPUS["single-oci"]})
+    (store / "quay.io/org/a/manifests/v1").write_bytes(CORPUS["single-oci"].root.data[:100])
+    result = kk("verify", store)
+    assert result.returncode == 1
+    assert "quay.io/org/a/manifests/v1: not JSON" in result.stdout

@@ -116,3 +116,9 @@ def test_copy_by_digest_from_an_l1_store(kk, source, tmp_path):
     assert (target / "quay.io/org/single/manifests" / digest).read_bytes() == CORPUS[
         "single-oci"
     ].root.data
+
+
+def test_a_path_template_rendering_to_nothing_is_refused(kk, source, tmp_path):
+    result = kk.run(copy_task(source, "{{ .out }}"), "--var", "out=")
+    failed(result, "renders to an empty path")
+    assert not (tmp_path / "blobs").exists()

@@ -159,7 +159,9 @@ def test_single_manifest_platform_comes_from_its_config(kk, plain, store):
         == CORPUS["single-docker"].root.data
     )
     result = kk.run(pull_task(plain, store, [plain.ref("single-arm")], platform=["arm64"]))
-    failed(result, "seed/single-arm:v1", "linux/arm/v7")
+    line = failed(result, "seed/single-arm:v1", "linux/arm/v7")
+    assert line.count("seed/single-arm:v1") == 1
+    assert set(os.listdir(store / "blobs")) == set(CORPUS["single-docker"].blobs)  # no config
 
 
 def test_bytes_are_counted_once_per_image(kk, plain, store):

@@ -183,3 +183,9 @@ def test_incomplete_store_is_refused_before_upload(kk, plain, tmp_path, namespac
 
 def test_missing_store_is_an_error(kk, plain, tmp_path):
     failed(kk.run(push_task(plain, tmp_path / "nope", f"{plain.host}/x")), "does not exist")
+
+
+def test_two_images_to_one_destination_are_refused(kk, plain, pulled, namespace):
+    result = kk.run(push_task(plain, pulled, f"{plain.host}/{namespace}/all:latest"))
+    failed(result, "would both be pushed to")
+    assert plain.client.tags(f"{namespace}/all") == []

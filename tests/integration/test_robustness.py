@@ -53,6 +53,12 @@ def test_dropped_connection_is_resumed_with_range(kk, proxy, store, big):
     ok(kk("verify", store))
 
 
+def test_a_manifest_cut_short_is_fetched_again(kk, proxy, store):
+    proxy.add(Fault("cut", path="/manifests/v1", method="GET", after_bytes=20))
+    ok(kk.run(pull_via(proxy, store, "seed/multi:v1")))
+    assert proxy.traffic.count("/manifests/v1", "GET") == 2
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_transient_errors_are_retried(kk, proxy, store, status):
     proxy.add(Fault("status", path="/manifests/v1", status=status, times=2))

@@ -51,21 +51,30 @@ def test_an_entry_that_does_not_fit_is_never_used(repos, image):
     assert select_auth(entries(*repos), registry, repository) is None
 
 
-def test_g2_spellings_are_accepted():
-    (entry,) = parse_auths(
-        [
-            {
-                "registry": "reg.io",
-                "skip_tls_verify": True,
-                "ca_file": "/ca.pem",
-                "cert_file": "c",
-                "key_file": "k",
-            }
-        ],
-        "auths",
-        print,
-    )
-    assert entry.insecure is True and entry.ca_file == "/ca.pem"
+@pytest.fixture
+def pem(tmp_path):
+    path = tmp_path / "ca.pem"
+    path.write_text("not checked here")
+    return str(path)
+
+
+def test_g2_spellings_are_accepted(pem):
+    entry_args = {
+        "registry": "reg.io",
+        "skip_tls_verify": True,
+        "ca_file": pem,
+        "cert_file": pem,
+        "key_file": pem,
+    }
+    (entry,) = parse_auths([entry_args], "auths", print)
+    assert entry.insecure is True and entry.ca_file == pem
+
+
+def test_tls_files_must_exist_and_credentials_must_be_strings():
+    with pytest.raises(TaskError, match="no such file"):
+        parse_auths([{"repo": "reg.io", "ca_file": "/nonexistent/ca.pem"}], "auths", print)
+    with pytest.raises(TaskError, match="quote it"):
+        parse_auths([{"repo": "reg.io", "username": "u", "password": 5349}], "auths", print)
 
 
 def test_password_never_in_repr():
@@ -88,9 +97,9 @@ def test_invalid_entries(value):
         parse_auths(value, "auths", print)
 
 
-def test_endpoint_tls_settings():
-    (entry,) = parse_auths([{"repo": "reg.io", "ca_file": "/ca.pem"}], "auths", print)
-    assert endpoint_for("reg.io", entry, False).verify == "/ca.pem"
+def test_endpoint_tls_settings(pem):
+    (entry,) = parse_auths([{"repo": "reg.io", "ca_file": pem}], "auths", print)
+    assert endpoint_for("reg.io", entry, False).verify == pem
     assert endpoint_for("reg.io", None, True).verify is False  # operation default applies
     (insecure,) = parse_auths([{"repo": "reg.io", "insecure": True}], "auths", print)
     assert endpoint_for("reg.io", insecure, False).verify is False

@@ -81,3 +81,9 @@ def test_refuses_non_strings():
 def test_str_round_trips():
     for text in ("quay.io/a/b:1", f"quay.io/a/b@{DIGEST}", f"quay.io/a/b:1@{DIGEST}"):
         assert str(parse_reference(text)) == text
+
+
+@pytest.mark.parametrize("text", ["nginx:ñ", "nginx:v1١"])
+def test_tags_are_ascii(text):
+    with pytest.raises(ReferenceError_, match="invalid tag"):
+        parse_reference(text)

@@ -144,3 +144,40 @@ def test_a_full_disk_is_a_store_error_and_leaves_nothing(tmp_path, monkeypatch):
         monkeypatch.setattr(writer._file, "write", full)
         writer.write(b"hello")
     assert os.listdir(tmp_path / "blobs") == []
+
+
+def test_docker_hub_content_under_several_names_is_one_repository(tmp_path):
+    """A store KubeKey wrote (registry-1.docker.io/) that kkimage then pulled into
+    (docker.io/): each image is found, whichever directory holds which file."""
+    write_store(tmp_path, {"registry-1.docker.io/library/app:v1": MULTI})
+    write_store(tmp_path, {"docker.io/library/app:v2": SINGLE})
+    store = Store(tmp_path)
+    assert [str(i.reference) for i in store.images()] == [
+        "docker.io/library/app:v1",
+        "docker.io/library/app:v2",
+    ]
+    child = next(iter(MULTI.manifests))
+    assert store.has_manifest(parse_reference("docker.io/library/app:v1"), child)
+    assert store.resolve(parse_reference("app:v1")).raw == MULTI.root.data
+
+
+def test_damaged_roots_are_reported_not_hidden(tmp_path):
+    write_store(tmp_path, {"quay.io/org/a:v1": SINGLE, "quay.io/org/b:v1": SINGLE})
+    (tmp_path / "quay.io/org/a/manifests/v1").write_bytes(SINGLE.root.data[:100])
+    problems: list[str] = []
+    found = [str(i.reference) for i in Store(tmp_path).images(problems)]
+    assert found == ["quay.io/org/b:v1"]
+    assert problems == ["quay.io/org/a/manifests/v1: not JSON, so not a manifest"]
+
+
+def test_oci_manifests_without_media_type_are_images(tmp_path):
+    content = json.loads(SINGLE.root.data)
+    del content["mediaType"]
+    image = images.Image(
+        "bare",
+        "v1",
+        images.Content(images.OCI_MANIFEST, images.encode(content)),
+        blobs=SINGLE.blobs,
+    )
+    write_store(tmp_path, {"quay.io/org/bare:v1": image})
+    assert [str(i.reference) for i in Store(tmp_path).images()] == ["quay.io/org/bare:v1"]

@@ -134,3 +134,15 @@ def test_printf_verbs():
 def test_else_if_branch():
     assert render("{{ if eq 1 2 }}a{{ else if eq 1 1 }}b{{ else }}c{{ end }}") == "b"
     assert render("{{ if eq 1 2 }}a{{ else if eq 1 3 }}b{{ else }}c{{ end }}") == "c"
+
+
+def test_go_replacement_semantics():
+    text = '{{ regexReplaceAll "(a)(b)" "xaby" "[$1x|${2}|$$|$9]" }}'
+    assert render(text) == "x[|b|$|]y"  # $1x is group "1x": empty, as Go's Expand
+
+
+def test_print_and_or_as_go():
+    assert render('{{ print 1 2 "a" 3 }}') == "1 2a3"  # spaces only between non-strings
+    assert render("{{ and 1 0 2 }}|{{ or 0 0 5 }}|{{ or 0 0 }}") == "0|5|0"
+    with pytest.raises(TemplateError):
+        render("{{ and }}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
-from ..errors import Cancelled, DigestMismatch
+from ..errors import Cancelled, DigestMismatch, TaskError
+from ..reference import ImageReference
 from ..store import Store, StoredImage
 from ..task import CopySpec
 from ..template import source_variables
@@ -87,13 +89,18 @@ def _copy_image(
     return finish_into_store(engine, target, plan, result)
 
 
+def _target(spec: CopySpec, ref: ImageReference, variables: dict[str, Any]) -> str:
+    path = spec.to_path.render(source_variables(ref, variables)).strip()
+    if not path:
+        raise TaskError(f"to.path {spec.to_path.text!r} renders to an empty path")
+    return str(Path(path).expanduser())
+
+
 def copy(engine: Engine, spec: CopySpec, variables: dict[str, Any]) -> list[ImageResult]:
     source = Store(spec.from_path)
-    images = selected_images(source, spec.pattern, spec.manifests)
+    images = selected_images(source, spec.pattern, spec.manifests, engine.warn)
     targets = _Targets()
-    pairs = with_destinations(
-        images, lambda ref: spec.to_path.render(source_variables(ref, variables)).strip(), "copy"
-    )
+    pairs = with_destinations(images, lambda ref: _target(spec, ref, variables), "copy")
     return engine.for_each(
         pairs,
         lambda pair: _copy_image(engine, source, targets, spec, *pair),

@@ -61,7 +61,7 @@ def verify_store(store: Store) -> list[str]:
                 problems.append(f"{BLOBS}/{name}: content hashes to {actual}")
             else:
                 intact.add(name)
-    for image in store.images():
+    for image in store.images(problems):
         problems.extend(_verify_image(store, image, intact))
     return problems
 

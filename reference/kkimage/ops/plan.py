@@ -63,21 +63,23 @@ def plan_image(
     warn: Callable[[str], None],
 ) -> ImagePlan:
     plan = ImagePlan(source, root.digest, root)
+
+    def mismatch(message: str) -> None:
+        """strict: an error (whose context names the image); warn: a warning that does."""
+        if policy == "strict":
+            raise PlatformError(message)
+        warn(f"{source}: {message}")
+
     if root.is_index:
         children = root.children
         if platforms is not None:
             selection = platforms.select(children)
             if selection.missing:
-                available = sorted(
-                    {str(p) for d in children if (p := Platform.of(d.get("platform")))}
-                )
-                message = (
-                    f"{source}: no {', '.join(map(str, selection.missing))} in the image "
+                available = sorted(set(spellings(children)))
+                mismatch(
+                    f"no {', '.join(map(str, selection.missing))} in the image "
                     f"(it has {', '.join(available) or 'no platforms'})"
                 )
-                if policy == "strict":
-                    raise PlatformError(message)
-                warn(message)
             if not selection.kept:
                 plan.skipped = f"nothing matches platform {platforms}"
                 return plan
@@ -91,11 +93,7 @@ def plan_image(
     if platforms is not None:
         config = config_platform(get_config(root.config or {}))
         if not platforms.accepts(Platform.of(config)):
-            found = spelling(config) or "of unknown platform"
-            message = f"{source}: image is {found}, not {platforms}"
-            if policy == "strict":
-                raise PlatformError(message)
-            warn(message)
+            mismatch(f"the image is {spelling(config) or 'of unknown platform'}, not {platforms}")
             plan.skipped = f"nothing matches platform {platforms}"
             return plan
         plan.platforms = [spelling(config) or ""]
@@ -136,12 +134,18 @@ def stored_platforms(store: Store, manifest: Manifest) -> list[str]:
 
 
 def selected_images(
-    store: Store, pattern: re.Pattern[str] | None, manifests: list[ImageReference] | None = None
+    store: Store,
+    pattern: re.Pattern[str] | None,
+    manifests: list[ImageReference] | None,
+    warn: Callable[[str], None],
 ) -> list[StoredImage]:
     """The listed images (default: all) whose `registry/repository:tag` (or `@digest`)
     `pattern` finds somewhere (an unanchored search, as KubeKey does)."""
     if manifests is None:
-        images = store.images()
+        problems: list[str] = []
+        images = store.images(problems)
+        for problem in problems:
+            warn(f"skipped in {store.root}: {problem}")
     else:
         images = [StoredImage(ref, store.resolve(ref)) for ref in manifests]
     return [i for i in images if pattern is None or pattern.search(str(i.reference))]

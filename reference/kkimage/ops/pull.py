@@ -15,12 +15,23 @@ from .plan import finish_into_store, plan_image, skipped
 
 
 def fetch_blob(
-    engine: Engine, registry: Registry, repository: str, store: Store, blob: dict
+    engine: Engine,
+    registry: Registry,
+    repository: str,
+    store: Store,
+    blob: dict,
+    known: bytes | None = None,
 ) -> BlobOutcome:
-    """Into the store unless present; verified, retried once from scratch on a bad digest."""
+    """Into the store unless present; verified, retried once from scratch on a bad digest.
+    `known`: the blob's verified bytes, already fetched (an image config)."""
     digest, size = blob["digest"], blob["size"]
     if store.has_blob(digest, size):
         return BlobOutcome(skipped=size)
+    if known is not None:
+        with store.blob_writer(digest, size) as writer:
+            writer.write(known)
+            writer.commit()
+        return BlobOutcome(transferred=size)
     engine.progress.expect(size)
     for attempt in (1, 2):
         with store.blob_writer(digest, size) as writer:
@@ -56,21 +67,27 @@ def _pull_image(
         return [future.result() for future in futures]
 
     started: dict[str, tuple[Future[BlobOutcome], bool]] = {}
+    configs: dict[str, bytes] = {}  # fetched to decide on the platform, stored if kept
 
     def blob(descriptor: dict) -> tuple[Future[BlobOutcome], bool]:
         """This image's transfer of a blob (shared with other images that need it too)."""
         digest = descriptor["digest"]
         if digest not in started:
+            known = configs.get(digest)
             started[digest] = engine.once(
                 ("pull", store.root, digest),
-                lambda: fetch_blob(engine, registry, repository, store, descriptor),
+                lambda: fetch_blob(engine, registry, repository, store, descriptor, known),
             )
         return started[digest]
 
     def get_config(descriptor: dict) -> bytes:
-        blob(descriptor)[0].result()
-        with store.open_blob(descriptor["digest"]) as handle:
-            return handle.read()
+        """Read, not stored: an image the filter refuses leaves nothing behind."""
+        digest = descriptor["digest"]
+        if store.has_blob(digest, descriptor["size"]):
+            with store.open_blob(digest) as handle:
+                return handle.read()
+        configs[digest] = registry.read_blob(repository, digest)
+        return configs[digest]
 
     plan = plan_image(ref, root, get_manifests, get_config, spec.platform, spec.policy, engine.warn)
     if plan.skipped:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from ..errors import KkImageError
+from ..errors import KkImageError, TaskError
 from ..manifest import Manifest
 from ..reference import ImageReference
 from ..registry import Registries, Registry
@@ -87,8 +87,12 @@ def _push_image(
     )
     for blob in plan.blobs:
         store.open_blob(blob["digest"]).close()  # fail before any upload if the store lacks it
-    # A repository without tags has nothing to skip: save a HEAD per blob and manifest.
-    check = registry.has_tags(repository, "pull,push")
+    # A repository without tags that lacks the image's largest blob is new (or holds no
+    # earlier attempt worth asking about): save a HEAD per blob and manifest.
+    largest = max(plan.blobs, key=lambda b: b["size"], default=None)
+    check = registry.has_tags(repository, "pull,push") or (
+        largest is not None and registry.has_blob(repository, largest["digest"], "pull,push")
+    )
 
     def submit(blob: dict, mount_from: str | None) -> tuple[Future[BlobOutcome], bool]:
         return engine.once(
@@ -132,17 +136,31 @@ def _push_image(
     return result
 
 
+def _refuse_collisions(pairs: list[tuple[StoredImage, ImageReference]]) -> None:
+    """Two different images rendered to one destination: one would silently overwrite the
+    other, in no fixed order."""
+    seen: dict[str, StoredImage] = {}
+    for image, dest in pairs:
+        other = seen.setdefault(str(dest), image)
+        if other.manifest.digest != image.manifest.digest:
+            raise TaskError(
+                f"push: {other.reference} and {image.reference} would both be pushed to {dest}; "
+                "make dest tell them apart (e.g. with .module.image.src.reference.repository)"
+            )
+
+
 def push(
     engine: Engine, registries: Registries, spec: PushSpec, variables: dict[str, Any]
 ) -> list[ImageResult]:
     store = Store(spec.images_dir)
-    images = selected_images(store, spec.src_pattern)
+    images = selected_images(store, spec.src_pattern, None, engine.warn)
     if not images:
         engine.warn(f"nothing to push: no image in {store.root} matches")
     firsts = _FirstPushes()
     pairs = with_destinations(
         images, lambda ref: render_destination(spec.dest, ref, variables), "push"
     )
+    _refuse_collisions(pairs)
     return engine.for_each(
         pairs,
         lambda pair: _push_image(engine, registries, store, firsts, *pair),
