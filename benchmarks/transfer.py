@@ -96,7 +96,8 @@ class Runner:
         return self.kkimage("push", {"images_dir": str(store), "dest": dest, "auths": plain(host)})
 
     @staticmethod
-    def skopeo_pull(host: str, names: list[str], layout: Path) -> None:
+    def skopeo(names: list[str], source: str, dest: str, tls_flag: str) -> None:
+        """`skopeo copy --all` per image; `{name}` in `source`/`dest` is the image's name."""
         for name in names:
             run(
                 [
@@ -104,26 +105,27 @@ class Runner:
                     "copy",
                     "--all",
                     "--quiet",
-                    "--src-tls-verify=false",
-                    f"docker://{host}/bench/{name}:v1",
-                    f"oci:{layout}:{name}",
+                    tls_flag,
+                    source.format(name=name),
+                    dest.format(name=name),
                 ]
             )
 
-    @staticmethod
-    def skopeo_push(layout: Path, names: list[str], host: str) -> None:
-        for name in names:
-            run(
-                [
-                    "skopeo",
-                    "copy",
-                    "--all",
-                    "--quiet",
-                    "--dest-tls-verify=false",
-                    f"oci:{layout}:{name}",
-                    f"docker://{host}/mirror/bench/{name}:v1",
-                ]
-            )
+    def skopeo_pull(self, host: str, names: list[str], layout: Path) -> None:
+        self.skopeo(
+            names,
+            f"docker://{host}/bench/{{name}}:v1",
+            f"oci:{layout}:{{name}}",
+            "--src-tls-verify=false",
+        )
+
+    def skopeo_push(self, layout: Path, names: list[str], host: str) -> None:
+        self.skopeo(
+            names,
+            f"oci:{layout}:{{name}}",
+            f"docker://{host}/mirror/bench/{{name}}:v1",
+            "--dest-tls-verify=false",
+        )
 
     def raw_fetch(self, host: str, blobs: list[tuple[str, str]]) -> None:
         """The floor, in a process of its own (see rawfetch.py)."""

@@ -11,76 +11,16 @@ from typing import Any
 
 from kkimage_fixtures import images
 from kkimage_fixtures.faultproxy import FaultProxy
-from kkimage_fixtures.registry import RunningRegistry
-from kkimage_fixtures.seed import RegistryClient
+from kkimage_fixtures.target import Target
 
 from .cases import Case
 from .implementations import Implementation, Outcome
 
 CORPUS = images.corpus()
-SEED = "seed"
 
 
 class CaseFailure(AssertionError):
     """The implementation did not do what the case requires (status: fail)."""
-
-
-@dataclass
-class Target:
-    """A registry under test, seeded with the corpus under `seed/`."""
-
-    running: RunningRegistry
-    client: RegistryClient  # full rights, for seeding and reading back
-    ca_file_supported: bool = True  # if not, entries say insecure: true instead of ca_file
-
-    @property
-    def profile(self) -> str:
-        return self.running.profile
-
-    @property
-    def host(self) -> str:
-        return self.running.host
-
-    def ref(self, name: str, tag: str = "v1", namespace: str = SEED) -> str:
-        return f"{self.host}/{namespace}/{name}:{tag}"
-
-    def auth(self, user: str | None = None, **overrides: Any) -> dict[str, Any]:
-        """The `auths` entry a user would write for this registry; None values drop a key."""
-        running = self.running
-        entry: dict[str, Any] = {"repo": self.host}
-        if not running.tls:
-            entry["plain_http"] = True
-        if running.ca_file and self.ca_file_supported:
-            entry["ca_file"] = running.ca_file
-        elif running.ca_file:
-            entry["insecure"] = True
-        if running.username:
-            entry["username"] = user or running.username
-            entry["password"] = running.users.get(user or running.username, running.password)
-        if running.cert_file:
-            entry["cert_file"], entry["key_file"] = running.cert_file, running.key_file
-        entry.update(overrides)
-        return {k: v for k, v in entry.items() if v is not None}
-
-    def reader(self, user: str | None = None) -> RegistryClient:
-        if user is None:
-            return self.client
-        password = self.running.users[user]
-        return RegistryClient(
-            self.client.url, user, password, verify=self.client.verify, cert=self.client.cert
-        )
-
-    def proxy(self) -> FaultProxy:
-        """A fault proxy in front of this registry (clients reach it with plain HTTP)."""
-        return FaultProxy(self.client.url, verify=self.client.verify, cert=self.client.cert)
-
-    def proxy_auth(self, proxy: FaultProxy, **overrides: Any) -> dict[str, Any]:
-        """The entry for reaching this registry through `proxy` (plain HTTP); the CA stays,
-        for the token server the registry's challenges point to."""
-        entry = self.auth(repo=proxy.host, plain_http=True, **overrides)
-        entry.pop("cert_file", None)
-        entry.pop("key_file", None)
-        return entry
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """The pytest plugin: options, registries per profile, cases as parametrized tests, verdicts.
 
 Loaded through the `pytest11` entry point; it does nothing unless conformance cases are
-collected (`pytest --pyargs conformance`).
+collected (`pytest --pyargs conformance`). What needs the test harness (registries, TLS,
+tokens: the `harness` extra) is imported only then, so that installing kkimage alone does
+not break other projects' pytest runs.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ import yaml
 
 from . import __version__
 from .cases import AREAS, NO_REGISTRY, PROFILES, Case, load_cases
-from .checks import all_checks
-from .context import CaseFailure, Target, case_context
 from .implementations import FEATURES, Implementation, load_implementation
 from .report import CaseResult, Results
 
@@ -202,23 +202,22 @@ class _Targets:
         )
         self.workdir = workdir
         self._pki = None
-        self._targets: dict[str, Target] = {}
+        self._targets: dict[str, Any] = {}
 
-    def get(self, profile: str) -> Target:
+    def get(self, profile: str) -> Any:
+        """The seeded `kkimage_fixtures.target.Target` of `profile`."""
         if profile not in self._targets:
             from kkimage_fixtures.pki import generate
-            from kkimage_fixtures.seed import client_for, seed_corpus
+            from kkimage_fixtures.target import Target
 
             if self._pki is None:
                 self._pki = generate(self.workdir / "pki")
             running = self.launcher.start(profile, self.workdir / profile, self._pki)
             try:
-                client = client_for(running)
-                seed_corpus(client)
+                self._targets[profile] = Target.seeded(running)
             except Exception:
                 running.stop()
                 raise
-            self._targets[profile] = Target(running, client)
         return self._targets[profile]
 
     def stop(self) -> None:
@@ -235,6 +234,8 @@ def conformance_targets(request: pytest.FixtureRequest, tmp_path_factory: pytest
 
 @pytest.fixture
 def conformance_context(request: pytest.FixtureRequest, tmp_path: Path, conformance_targets):
+    from .context import case_context
+
     case, profile = request.getfixturevalue(CASE_FIXTURE)
     session = _session(request.config)
     target = None if profile == NO_REGISTRY else conformance_targets.get(profile)
@@ -254,6 +255,9 @@ def conformance_context(request: pytest.FixtureRequest, tmp_path: Path, conforma
 
 def run_case(ctx) -> None:
     """The body of every conformance test."""
+    from .checks import all_checks
+    from .context import CaseFailure
+
     checks = all_checks()
     try:
         checks[ctx.case.check](ctx, **ctx.case.params)

@@ -169,3 +169,12 @@ def test_compare_builds_a_matrix(tmp_path):
         text=True,
     )
     assert cli.returncode == 2 and "no such file" in cli.stderr
+
+
+def test_the_plugin_loads_without_the_harness():
+    """pytest loads the plugin in every run of an environment with kkimage installed: it must
+    not need cryptography, pyjwt or bcrypt (the harness extra) to merely load."""
+    blocked = "; ".join(f"sys.modules[{m!r}] = None" for m in ("cryptography", "jwt", "bcrypt"))
+    code = f"import sys; {blocked}; import conformance.plugin"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
