@@ -9,7 +9,7 @@ from kkimage_fixtures.stores import write_store
 
 from ..context import CORPUS, CaseContext
 from . import check
-from .common import SEED_DEST, corpus, pull, pull_seeded, push
+from .common import SEED_DEST, corpus, fill, pull, pull_seeded, push
 
 
 def _pushed(ctx: CaseContext, repository: str, reference: str = "v1") -> bytes | None:
@@ -98,14 +98,15 @@ def push_kubekey_store(ctx: CaseContext, layout: str) -> None:
 
 
 @check
-def push_digest_root(ctx: CaseContext) -> None:
-    image = corpus("dockerlist")
+def push_digest_root(ctx: CaseContext, name: str, dest: str, repository: str) -> None:
+    """Pull `name` by digest, push it to `dest` (a template; `{host}`, `{ns}` filled in) and
+    find it under its digest in `repository`."""
+    image = corpus(name)
     store = ctx.path("store")
-    reference = f"{ctx.registry.host}/seed/dockerlist@{image.digest}"
+    reference = f"{ctx.registry.host}/seed/{name}@{image.digest}"
     ctx.succeeded(ctx.run(pull(store, [reference], [ctx.registry.auth()])))
-    dest = f"{ctx.registry.host}/{ctx.namespace}/" + SEED_DEST
-    ctx.succeeded(ctx.run(push(store, dest, [ctx.registry.auth()])), "the push")
-    found = _pushed(ctx, f"{ctx.namespace}/seed/dockerlist", image.digest)
+    ctx.succeeded(ctx.run(push(store, fill(dest, ctx), [ctx.registry.auth()])), "the push")
+    found = _pushed(ctx, fill(repository, ctx), image.digest)
     ctx.expect(
         found == image.root.data, "the digest-pulled root was not pushed", image.digest, "missing"
     )

@@ -9,10 +9,10 @@ import time
 from kkimage_fixtures import images
 from kkimage_fixtures.faultproxy import Fault
 
-from ..context import CaseContext
+from ..context import CORPUS, CaseContext
 from ..stores import blob_names, damaged_blobs, manifest_file, stray_files
 from . import check
-from .common import pull
+from .common import expect_root, pull
 
 
 def _big(ctx: CaseContext, size: int = 3 << 20):
@@ -66,12 +66,7 @@ def dropped_connection_resumes(ctx: CaseContext) -> None:
     store = ctx.path("store")
     reference, task = _via(ctx, proxy, store, f"{ctx.namespace}/big")
     ctx.succeeded(ctx.run(task), "a pull with one dropped connection")
-    ctx.expect(
-        manifest_file(store, reference).read_bytes() == image.root.data,
-        "the image is not complete",
-        "the root",
-        "missing",
-    )
+    expect_root(ctx, store, reference, image.root.data, "after a dropped connection")
     _intact(ctx, store)
     ranges = [header for path, header in proxy.traffic.ranges if layer["digest"] in path]
     ctx.expect(
@@ -163,12 +158,7 @@ def interrupted_then_rerun(ctx: CaseContext) -> None:
         layer["digest"],
     )
     ctx.succeeded(ctx.run(task), "the re-run")
-    ctx.expect(
-        manifest_file(store, reference).read_bytes() == image.root.data,
-        "the re-run did not complete the image",
-        "the root",
-        "missing",
-    )
+    expect_root(ctx, store, reference, image.root.data, "after the re-run")
     _intact(ctx, store)
 
 
@@ -205,9 +195,4 @@ def manifest_cut_retried(ctx: CaseContext) -> None:
     store = ctx.path("store")
     reference, task = _via(ctx, proxy, store, "seed/multi")
     ctx.succeeded(ctx.run(task), "a pull whose first manifest answer is cut short")
-    ctx.expect(
-        manifest_file(store, reference).is_file(),
-        "the image is not in the store",
-        "a tag file",
-        "nothing",
-    )
+    expect_root(ctx, store, reference, CORPUS["multi"].root.data, "after a cut manifest")

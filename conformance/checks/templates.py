@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from ..context import CaseContext
 from . import check
-from .common import corpus, fill, pull, push
-
-
-def _store(ctx: CaseContext, names=("single-oci",)) -> object:
-    store = ctx.path("store")
-    refs = [ctx.registry.ref(n) for n in names]
-    ctx.succeeded(ctx.run(pull(store, refs, [ctx.registry.auth()])), "the pull")
-    return store
+from .common import corpus, fill, pull_seeded, push
 
 
 @check
@@ -23,7 +16,7 @@ def destination(
     name: str = "single-oci",
 ) -> None:
     """Push `name` with `dest` (`{host}` and `{ns}` filled in) and find it at `expected`."""
-    store = _store(ctx, (name,))
+    store = pull_seeded(ctx, [name])
     dest, expected, variables = fill(dest, ctx), fill(expected, ctx), fill(variables or {}, ctx)
     ctx.succeeded(ctx.run(push(store, dest, [ctx.registry.auth()]), variables), f"push to {dest}")
     repository, _, reference = expected.partition("/")[2].rpartition(":")
@@ -41,7 +34,7 @@ def destination(
 @check
 def undefined_variable(ctx: CaseContext) -> None:
     """An undefined variable fails the run before anything is pushed."""
-    store = _store(ctx)
+    store = pull_seeded(ctx, ["single-oci"])
     dest = f"{ctx.registry.host}/{ctx.namespace}/" + "{{ .module.image.src.reference.repo }}:v1"
     ctx.failed_cleanly(ctx.run(push(store, dest, [ctx.registry.auth()])))
     catalog = ctx.registry.client.request("GET", "/v2/_catalog?n=1000", "registry:catalog:*")
@@ -54,25 +47,8 @@ def undefined_variable(ctx: CaseContext) -> None:
 
 
 @check
-def digest_source_keeps_digest(ctx: CaseContext) -> None:
-    image = corpus("single-docker")
-    store = ctx.path("store")
-    reference = f"{ctx.registry.host}/seed/single-docker@{image.digest}"
-    ctx.succeeded(ctx.run(pull(store, [reference], [ctx.registry.auth()])))
-    dest = f"{ctx.registry.host}/{ctx.namespace}/app"
-    ctx.succeeded(ctx.run(push(store, dest, [ctx.registry.auth()])), "the push by digest")
-    found = ctx.registry.client.manifest_bytes(f"{ctx.namespace}/app", image.digest)
-    ctx.expect(
-        found == image.root.data,
-        "the digest-pulled image is not at its digest",
-        image.digest,
-        found and "other bytes",
-    )
-
-
-@check
 def destination_collision(ctx: CaseContext) -> None:
-    store = _store(ctx, ("single-oci", "single-docker"))
+    store = pull_seeded(ctx, ["single-oci", "single-docker"])
     dest = f"{ctx.registry.host}/{ctx.namespace}/all:latest"
     ctx.failed_cleanly(ctx.run(push(store, dest, [ctx.registry.auth()])))
     ctx.expect_equal(ctx.registry.client.tags(f"{ctx.namespace}/all"), [], "tags pushed")

@@ -31,12 +31,6 @@ class AuthEntry:
     cert_file: str | None = None
     key_file: str | None = None
 
-    @property
-    def label(self) -> str:
-        """The entry as written, without secrets, for messages."""
-        host = f"{self.host}:{self.port}" if self.port else self.host
-        return f"{host}/{self.path}" if self.path else host
-
 
 def split_host(registry: str) -> tuple[str, str | None]:
     if registry.startswith("["):  # [ipv6]:port

@@ -17,39 +17,24 @@ pytestmark = pytest.mark.integration
 CORPUS = images.corpus()
 
 
-def _registry(profile: str, tmp: Path, pki: Pki | None) -> Iterator[Target]:
-    with start_binary(profile, tmp / profile, pki=pki) as running:
-        yield Target.seeded(running)
-
-
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return generate(tmp_path_factory.mktemp("pki"))
 
 
-@pytest.fixture(scope="session")
-def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    yield from _registry("plain", tmp_path_factory.mktemp("registries"), None)
+def _profile(profile: str):
+    """A session-scoped fixture: a registry of `profile`, seeded, stopped at the end."""
+
+    @pytest.fixture(scope="session", name=profile)
+    def fixture(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Target]:
+        workdir = tmp_path_factory.mktemp(profile)
+        with start_binary(profile, workdir, pki=None if profile == "plain" else pki) as running:
+            yield Target.seeded(running)
+
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def basic(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Target]:
-    yield from _registry("basic", tmp_path_factory.mktemp("registries"), pki)
-
-
-@pytest.fixture(scope="session")
-def tls(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Target]:
-    yield from _registry("tls", tmp_path_factory.mktemp("registries"), pki)
-
-
-@pytest.fixture(scope="session")
-def token(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Target]:
-    yield from _registry("token", tmp_path_factory.mktemp("registries"), pki)
-
-
-@pytest.fixture(scope="session")
-def mtls(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Target]:
-    yield from _registry("mtls", tmp_path_factory.mktemp("registries"), pki)
+plain, basic, tls, token, mtls = map(_profile, ("plain", "basic", "tls", "token", "mtls"))
 
 
 @pytest.fixture

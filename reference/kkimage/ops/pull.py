@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 
-from ..errors import DigestMismatch
+from ..errors import DigestMismatch, StoreError
 from ..manifest import Manifest
 from ..reference import ImageReference
 from ..registry import Registries, Registry
@@ -56,9 +56,10 @@ def _pull_image(
     result = ImageResult("pull", str(ref), str(store.root), source_digest=root.digest)
 
     def get_manifest(digest: str) -> Manifest:
-        if store.has_manifest(ref, digest):
-            return store.read_manifest(ref, digest)
-        return registry.get_manifest(repository, digest)
+        try:
+            return store.read_manifest(ref, digest)  # verified against its digest
+        except StoreError:  # not in the store (or unreadable): from the registry
+            return registry.get_manifest(repository, digest)
 
     def get_manifests(digests: list[str]) -> list[Manifest]:
         """Children at once: their blobs can start sooner."""
