@@ -3,7 +3,8 @@
     python benchmarks/transfer.py [--quick] [--output results/benchmark.md]
 
 Absolute times drift on shared machines, so the report gives ratios of times measured in the
-same run, each the median of --repeat runs. Workload (defaults): 12 two-platform images
+same run, each the median of --repeat runs (--throttled-repeat for the slow throttled runs,
+whose margins are wide); the contenders take turns. Workload (defaults): 12 two-platform images
 sharing a base layer, with 4 MiB incompressible unique layers, and one image with a 1 GiB
 layer (for memory). Registries are the CNCF distribution binary on loopback; the throttled
 runs go through the fault proxy at 8 MiB/s per connection. Every push goes to a new, empty
@@ -17,6 +18,8 @@ import argparse
 import contextlib
 import functools
 import json
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,6 +40,8 @@ from kkimage_fixtures.seed import RegistryClient
 
 MiB = 1 << 20
 PLATFORMS = (("linux", "amd64", None), ("linux", "arm64", "v8"))
+RAW_FILES = "raw parallel fetch into files"
+RAW_DISCARD = "raw parallel fetch, bytes discarded"
 
 
 @dataclass
@@ -45,7 +50,8 @@ class Workload:
     layer: int = 4 * MiB
     big: int = 1024 * MiB
     rate: int = 8 * MiB
-    repeat: int = 3
+    repeat: int = 7
+    throttled_repeat: int = 3
 
     def images(self) -> dict[str, images.Image]:
         base = images.shared_base("bench-base", self.layer)
@@ -61,8 +67,8 @@ class Workload:
         }
 
 
-def run(argv: list[str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(argv, capture_output=True, text=True)
+def run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(argv, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise SystemExit(f"benchmark step failed: {' '.join(argv)}\n{result.stderr[-2000:]}")
     return result
@@ -77,14 +83,26 @@ class Runner:
 
     def __init__(self, workdir: Path, jobs: int) -> None:
         self.workdir, self.jobs = workdir, jobs
+        # Python programs run as installed ones do, from cached bytecode, even where
+        # PYTHONDONTWRITEBYTECODE is set (it would make every kkimage run compile its sources).
+        self.env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
     def fresh(self, name: str) -> Path:
-        return self.workdir / f"{name}-{time.monotonic_ns()}"
+        """A new path in the scratch directory, which `clean` empties."""
+        scratch = self.workdir / "scratch"
+        scratch.mkdir(exist_ok=True)
+        return scratch / f"{name}-{time.monotonic_ns()}"
+
+    def clean(self) -> None:
+        """Remove what the last runs wrote and flush the rest, so that no run pays for an
+        earlier one's files (page-cache writeback, a fuller disk)."""
+        shutil.rmtree(self.workdir / "scratch", ignore_errors=True)
+        os.sync()
 
     def kkimage(self, operation: str, args: dict, *extra: str) -> subprocess.CompletedProcess:
         path = self.fresh("task").with_suffix(".yaml")
         path.write_text(yaml.safe_dump([{"name": operation, "image": {operation: args}}]))
-        return run([sys.executable, "-m", "kkimage", "run", str(path), *extra])
+        return run([sys.executable, "-m", "kkimage", "run", str(path), *extra], self.env)
 
     def kk_pull(self, host: str, names: list[str], store: Path, *extra: str):
         manifests = [f"{host}/bench/{n}:v1" for n in names]
@@ -127,12 +145,13 @@ class Runner:
             "--dest-tls-verify=false",
         )
 
-    def raw_fetch(self, host: str, blobs: list[tuple[str, str]]) -> None:
+    def raw_fetch(self, host: str, blobs: list[tuple[str, str]], into_files: bool) -> None:
         """The floor, in a process of its own (see rawfetch.py)."""
         listing = self.fresh("blobs").with_suffix(".json")
         listing.write_text(json.dumps(blobs))
-        script = Path(__file__).with_name("rawfetch.py")
-        run([sys.executable, str(script), host, str(listing), str(self.jobs)])
+        argv = [sys.executable, str(Path(__file__).with_name("rawfetch.py"))]
+        argv += [host, str(listing), str(self.jobs)]
+        run([*argv, str(self.fresh("raw"))] if into_files else argv, self.env)
 
 
 _MEASURE = """
@@ -144,19 +163,35 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, time.perf_counter() - 
 """
 
 
-def peak_rss_kib(argv: list[str]) -> tuple[int, float]:
+def peak_rss_kib(argv: list[str], env: dict[str, str]) -> tuple[int, float]:
     """Peak resident memory (KiB) and wall time of a command, from wait4's rusage in a small
     launcher process: a child forked from this (large) process would count our pages too."""
-    answer = run([sys.executable, "-c", _MEASURE, *argv]).stdout.split()
+    answer = run([sys.executable, "-c", _MEASURE, *argv], env).stdout.split()
     if answer[0] != "0":
         raise SystemExit(f"benchmark step failed: {' '.join(argv)}")
     return int(answer[1]), float(answer[2])
+
+
+def children_cpu() -> float:
+    """CPU seconds used by this process's finished children (the measured commands)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(registry: RunningRegistry | None) -> float:
+    """CPU seconds a running registry has used so far (0 when there is none to watch)."""
+    if registry is None or registry.process is None:
+        return 0.0
+    fields = Path(f"/proc/{registry.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
 class Row:
     name: str
     seconds: list[float] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)
+    registry_cpu: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -170,26 +205,39 @@ class Benchmark:
         self.rows: dict[str, Row] = {}
         self.facts: dict[str, str] = {}
         self.rss_mib: float | None = None
+        self.serving: RunningRegistry | None = None  # the registry whose CPU is counted
 
     def measure(
         self,
-        name: str,
-        work: Callable[[Any], object],
+        contenders: dict[str, Callable[[Any], object]],
         around: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+        throttled: bool = False,
     ) -> None:
-        """Time `work(value)` `repeat` times, each inside a fresh `around()` (which yields
-        `value`, e.g. an empty registry); setting up and tearing down are not timed."""
-        row = self.rows.setdefault(name, Row(name))
-        for _ in range(self.workload.repeat):
-            with around() as value:
-                started = time.perf_counter()
-                work(value)
-                row.seconds.append(time.perf_counter() - started)
+        """Time each `work(value)` `repeat` times, each inside a fresh `around()` (which
+        yields `value`, e.g. an empty registry); setting up and tearing down are not timed.
+
+        The contenders take turns within each repetition, so a machine that slows down or
+        speeds up during the run affects them alike, and each starts on a quiet machine.
+        """
+        repeat = self.workload.throttled_repeat if throttled else self.workload.repeat
+        for _ in range(repeat):
+            for name, work in contenders.items():
+                row = self.rows.setdefault(name, Row(name))
+                with around() as value:
+                    os.sync()
+                    client, registry = children_cpu(), process_cpu(self.serving)
+                    started = time.perf_counter()
+                    work(value)
+                    row.seconds.append(time.perf_counter() - started)
+                    row.client_cpu.append(children_cpu() - client)
+                    row.registry_cpu.append(process_cpu(self.serving) - registry)
+                self.runner.clean()
 
     @contextlib.contextmanager
     def registry(self, throttled: bool) -> Iterator[str]:
         """A new empty registry, behind a proxy throttling uploads if `throttled`."""
         with start_binary("plain", self.runner.fresh("registry")) as registry:
+            self.serving = registry
             if not throttled:
                 yield registry.host
                 return
@@ -216,6 +264,7 @@ class Benchmark:
         self.facts["distinct blobs"] = f"{len(distinct)}, {sum(distinct.values()) / MiB:.1f} MiB"
         runner = self.runner
         with start_binary("plain", self.workdir / "source") as source:
+            self.serving = source
             seeder = RegistryClient(source.url)
             for name, image in corpus.items():
                 seeder.push(f"bench/{name}", image)
@@ -226,28 +275,35 @@ class Benchmark:
             for throttle in (False, True):
                 prefix = "throttled pull" if throttle else "pull"
                 with self.source_view(source, throttle) as host:
-                    self.measure(
-                        f"{prefix}, kkimage",
-                        lambda _, h=host: runner.kk_pull(h, names, runner.fresh("kk")),
-                    )
-                    self.measure(
-                        f"{prefix}, skopeo",
-                        lambda _, h=host: runner.skopeo_pull(h, names, runner.fresh("oci")),
-                    )
+                    contenders = {
+                        f"{prefix}, kkimage": lambda _: runner.kk_pull(
+                            host, names, runner.fresh("kk")
+                        ),
+                        f"{prefix}, skopeo": lambda _: runner.skopeo_pull(
+                            host, names, runner.fresh("oci")
+                        ),
+                    }
                     if not throttle:
-                        self.measure(
-                            f"{prefix}, raw parallel fetch",
-                            lambda _, h=host: runner.raw_fetch(h, blobs),
+                        contenders[f"{prefix}, {RAW_FILES}"] = lambda _: runner.raw_fetch(
+                            host, blobs, into_files=True
                         )
+                        contenders[f"{prefix}, {RAW_DISCARD}"] = lambda _: runner.raw_fetch(
+                            host, blobs, into_files=False
+                        )
+                    self.measure(contenders, throttled=throttle)
             for throttle in (False, True):
                 prefix = "throttled push" if throttle else "push"
-                empty = functools.partial(self.registry, throttle)
-                self.measure(f"{prefix}, kkimage", lambda host: runner.kk_push(store, host), empty)
                 self.measure(
-                    f"{prefix}, skopeo", lambda host: runner.skopeo_push(layout, names, host), empty
+                    {
+                        f"{prefix}, kkimage": lambda host: runner.kk_push(store, host),
+                        f"{prefix}, skopeo": lambda host: runner.skopeo_push(layout, names, host),
+                    },
+                    functools.partial(self.registry, throttle),
+                    throttled=throttle,
                 )
+            self.serving = source
             self.measure(
-                "no-op re-run, kkimage", lambda _: runner.kk_pull(source.host, names, store)
+                {"no-op re-run, kkimage": lambda _: runner.kk_pull(source.host, names, store)}
             )
             summary = json.loads(runner.kk_pull(source.host, names, store, "--json").stdout)
             moved = sum(i["bytes_transferred"] for i in summary["images"])
@@ -304,7 +360,9 @@ class Benchmark:
                 ]
             )
         )
-        kk, kk_time = peak_rss_kib([sys.executable, "-m", "kkimage", "run", str(path)])
+        kk, kk_time = peak_rss_kib(
+            [sys.executable, "-m", "kkimage", "run", str(path)], self.runner.env
+        )
         sk, sk_time = peak_rss_kib(
             [
                 "skopeo",
@@ -313,7 +371,8 @@ class Benchmark:
                 "--src-tls-verify=false",
                 f"docker://{host}/bench/bench-big:v1",
                 f"oci:{self.runner.fresh('oci-big')}:big",
-            ]
+            ],
+            self.runner.env,
         )
         self.rss_mib = kk / 1024
         self.facts[f"peak RSS pulling a {size} layer (kkimage / skopeo)"] = (
@@ -331,8 +390,8 @@ class Benchmark:
             ("pull: kkimage / skopeo", self.ratio("pull, kkimage", "pull, skopeo"), 0.4),
             ("push: kkimage / skopeo", self.ratio("push, kkimage", "push, skopeo"), 0.4),
             (
-                "pull: kkimage / raw parallel fetch",
-                self.ratio("pull, kkimage", "pull, raw parallel fetch"),
+                f"pull: kkimage / {RAW_FILES}",
+                self.ratio("pull, kkimage", f"pull, {RAW_FILES}"),
                 1.2,
             ),
             (
@@ -358,11 +417,20 @@ class Benchmark:
         lines = ["| target | measured | goal | |", "|---|---|---|---|"]
         for name, value, goal in targets:
             lines.append(f"| {name} | {value:.3f} | ≤ {goal} | {'✓' if value <= goal else '✗'} |")
-        lines += ["", "| measurement | median (s) | runs (s) |", "|---|---|---|"]
+        lines += [
+            "",
+            "| measurement | median (s) | runs (s) | CPU (s): command / registry |",
+            "|---|---|---|---|",
+        ]
         for row in self.rows.values():
             runs = ", ".join(f"{s:.3f}" for s in row.seconds)
-            lines.append(f"| {row.name} | {row.median:.3f} | {runs} |")
+            client, registry = map(statistics.median, (row.client_cpu, row.registry_cpu))
+            lines.append(
+                f"| {row.name} | {row.median:.3f} | {runs} | {client:.2f} / {registry:.2f} |"
+            )
         lines += ["", "| fact | value |", "|---|---|"]
+        discard = self.ratio("pull, kkimage", f"pull, {RAW_DISCARD}")
+        lines.append(f"| pull: kkimage / {RAW_DISCARD} (no goal) | {discard:.3f} |")
         lines += [f"| {k} | {v} |" for k, v in self.facts.items()]
         return "\n".join(lines) + "\n"
 
@@ -373,7 +441,8 @@ def main() -> int:
     parser.add_argument("--layer-mib", type=float, default=4)
     parser.add_argument("--big-mib", type=float, default=1024, help="0: skip the memory run")
     parser.add_argument("--rate-mib", type=float, default=8)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--throttled-repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=16, help="threads of the raw fetch")
     parser.add_argument("--quick", action="store_true", help="a small workload (smoke test)")
     parser.add_argument("--output", type=Path, help="also write the report there")
@@ -387,9 +456,10 @@ def main() -> int:
         int(args.big_mib * MiB),
         int(args.rate_mib * MiB),
         args.repeat,
+        args.throttled_repeat,
     )
     if args.quick:
-        workload = Workload(2, 256 << 10, 8 * MiB, 4 * MiB, 1)
+        workload = Workload(2, 256 << 10, 8 * MiB, 4 * MiB, 1, 1)
     with tempfile.TemporaryDirectory(prefix="kkimage-bench-") as workdir:
         benchmark = Benchmark(workload, Path(workdir), args.jobs)
         benchmark.run()

@@ -28,7 +28,8 @@ def test_quick_benchmark_reports_every_row(tmp_path):
     for row in (
         "pull: kkimage / skopeo",
         "push: kkimage / skopeo",
-        "raw parallel fetch",
+        "raw parallel fetch into files",
+        "raw parallel fetch, bytes discarded",
         "throttled pull",
         "throttled push",
         "no-op re-run",
@@ -37,5 +38,8 @@ def test_quick_benchmark_reports_every_row(tmp_path):
         assert row in report
     assert "| no-op re-run: blob bytes transferred | 0 |" in report
     assert "| shared base layer: uploads / mounts | 1 / 1 (of 2 repositories) |" in report
+    # CPU is counted for the command and for the registry serving it
+    cpu = re.search(r"\| push, kkimage \| [\d.]+ \| [\d., ]+ \| ([\d.]+) / ([\d.]+) \|", report)
+    assert float(cpu[1]) > 0 and float(cpu[2]) > 0
     distinct = re.search(r"\| distinct blobs \| \d+, ([\d.]+) MiB \|", report)[1]
     assert f"| push to new repositories: bytes uploaded | {distinct} MiB |" in report
