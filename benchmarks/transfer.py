@@ -94,10 +94,9 @@ class Runner:
         return scratch / f"{name}-{time.monotonic_ns()}"
 
     def clean(self) -> None:
-        """Remove what the last runs wrote and flush the rest, so that no run pays for an
-        earlier one's files (page-cache writeback, a fuller disk)."""
+        """Remove what the last runs wrote, so that no run pays for an earlier one's files
+        (page-cache writeback, a fuller disk)."""
         shutil.rmtree(self.workdir / "scratch", ignore_errors=True)
-        os.sync()
 
     def kkimage(self, operation: str, args: dict, *extra: str) -> subprocess.CompletedProcess:
         path = self.fresh("task").with_suffix(".yaml")
