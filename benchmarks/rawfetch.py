@@ -8,7 +8,6 @@ of the network alone. A separate process on purpose: it pays Python's and reques
 as kkimage does, so the ratio measures what kkimage adds, not start-up.
 """
 
-import contextlib
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -21,16 +20,13 @@ CHUNK = 1 << 20
 
 def fetch(host: str, repository: str, digest: str, directory: Path | None) -> int:
     url = f"http://{host}/v2/{repository}/blobs/{digest}"
-    received = 0
-    with contextlib.ExitStack() as stack:
-        response = stack.enter_context(requests.get(url, stream=True, timeout=120))
+    with requests.get(url, stream=True, timeout=120) as response:
         response.raise_for_status()
-        out = stack.enter_context(open(directory / digest[7:], "wb")) if directory else None
-        for chunk in response.raw.stream(CHUNK, decode_content=False):
-            received += len(chunk)
-            if out is not None:
-                out.write(chunk)
-    return received
+        chunks = response.raw.stream(CHUNK, decode_content=False)
+        if directory is None:
+            return sum(len(chunk) for chunk in chunks)
+        with open(directory / digest[7:], "wb") as out:
+            return sum(out.write(chunk) for chunk in chunks)
 
 
 def main() -> None:
