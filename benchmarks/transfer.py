@@ -144,13 +144,18 @@ class Runner:
             "--dest-tls-verify=false",
         )
 
-    def raw_fetch(self, host: str, blobs: list[tuple[str, str]], into_files: bool) -> None:
-        """The floor, in a process of its own (see rawfetch.py)."""
+    def raw_fetch(
+        self, host: str, blobs: list[tuple[str, str]], size: int, into_files: bool
+    ) -> None:
+        """The floor, in a process of its own (see rawfetch.py); `size`: all the blobs' bytes,
+        which it must have received (and written)."""
         listing = self.fresh("blobs").with_suffix(".json")
         listing.write_text(json.dumps(blobs))
         argv = [sys.executable, str(Path(__file__).with_name("rawfetch.py"))]
         argv += [host, str(listing), str(self.jobs)]
-        run([*argv, str(self.fresh("raw"))] if into_files else argv, self.env)
+        done = run([*argv, str(self.fresh("raw"))] if into_files else argv, self.env)
+        if int(done.stdout) != size:
+            raise SystemExit(f"raw fetch moved {done.stdout.strip()} bytes, not {size}")
 
 
 _MEASURE = """
@@ -256,11 +261,12 @@ class Benchmark:
     def run(self) -> None:
         corpus = self.workload.images()
         names = sorted(corpus)
-        blobs = sorted(
-            {(f"bench/{n}", d) for n, i in corpus.items() for d in i.blobs}, key=lambda b: b[1]
-        )
+        # Each distinct blob once, from one repository that has it: the floor of any pull.
+        holder = {d: f"bench/{n}" for n, i in corpus.items() for d in i.blobs}
+        blobs = [(holder[d], d) for d in sorted(holder)]
         distinct = {d: b.size for i in corpus.values() for d, b in i.blobs.items()}
-        self.facts["distinct blobs"] = f"{len(distinct)}, {sum(distinct.values()) / MiB:.1f} MiB"
+        size = sum(distinct.values())
+        self.facts["distinct blobs"] = f"{len(distinct)}, {size / MiB:.1f} MiB"
         runner = self.runner
         with start_binary("plain", self.workdir / "source") as source:
             self.serving = source
@@ -284,10 +290,10 @@ class Benchmark:
                     }
                     if not throttle:
                         contenders[f"{prefix}, {RAW_FILES}"] = lambda _: runner.raw_fetch(
-                            host, blobs, into_files=True
+                            host, blobs, size, into_files=True
                         )
                         contenders[f"{prefix}, {RAW_DISCARD}"] = lambda _: runner.raw_fetch(
-                            host, blobs, into_files=False
+                            host, blobs, size, into_files=False
                         )
                     self.measure(contenders, throttled=throttle)
             for throttle in (False, True):
