@@ -221,11 +221,14 @@ class Benchmark:
         yields `value`, e.g. an empty registry); setting up and tearing down are not timed.
 
         The contenders take turns within each repetition, so a machine that slows down or
-        speeds up during the run affects them alike, and each starts on a quiet machine.
+        speeds up during the run affects them alike; the order rotates between repetitions,
+        so none always follows the same one; each starts on a quiet machine.
         """
         repeat = self.workload.throttled_repeat if throttled else self.workload.repeat
-        for _ in range(repeat):
-            for name, work in contenders.items():
+        turns = list(contenders.items())
+        for repetition in range(repeat):
+            shift = repetition % len(turns)
+            for name, work in turns[shift:] + turns[:shift]:
                 row = self.rows.setdefault(name, Row(name))
                 with around() as value:
                     os.sync()
@@ -239,24 +242,28 @@ class Benchmark:
 
     @contextlib.contextmanager
     def registry(self, throttled: bool) -> Iterator[str]:
-        """A new empty registry, behind a proxy throttling uploads if `throttled`."""
+        """A new empty registry, behind a proxy throttling uploads if `throttled`; its CPU is
+        the one counted while it runs."""
         with start_binary("plain", self.runner.fresh("registry")) as registry:
-            self.serving = registry
-            if not throttled:
-                yield registry.host
-                return
-            with FaultProxy(registry.url) as proxy:
-                for method in ("PUT", "PATCH"):  # skopeo uploads with PATCH, then PUT
-                    proxy.add(
-                        Fault(
-                            "throttle",
-                            "/blobs/uploads/",
-                            method,
-                            rate=self.workload.rate,
-                            times=None,
+            watched, self.serving = self.serving, registry
+            try:
+                if not throttled:
+                    yield registry.host
+                    return
+                with FaultProxy(registry.url) as proxy:
+                    for method in ("PUT", "PATCH"):  # skopeo uploads with PATCH, then PUT
+                        proxy.add(
+                            Fault(
+                                "throttle",
+                                "/blobs/uploads/",
+                                method,
+                                rate=self.workload.rate,
+                                times=None,
+                            )
                         )
-                    )
-                yield proxy.host
+                    yield proxy.host
+            finally:
+                self.serving = watched
 
     def run(self) -> None:
         corpus = self.workload.images()
@@ -281,19 +288,19 @@ class Benchmark:
                 prefix = "throttled pull" if throttle else "pull"
                 with self.source_view(source, throttle) as host:
                     contenders = {
-                        f"{prefix}, kkimage": lambda _: runner.kk_pull(
-                            host, names, runner.fresh("kk")
+                        f"{prefix}, kkimage": lambda _, h=host: runner.kk_pull(
+                            h, names, runner.fresh("kk")
                         ),
-                        f"{prefix}, skopeo": lambda _: runner.skopeo_pull(
-                            host, names, runner.fresh("oci")
+                        f"{prefix}, skopeo": lambda _, h=host: runner.skopeo_pull(
+                            h, names, runner.fresh("oci")
                         ),
                     }
                     if not throttle:
-                        contenders[f"{prefix}, {RAW_FILES}"] = lambda _: runner.raw_fetch(
-                            host, blobs, size, into_files=True
+                        contenders[f"{prefix}, {RAW_FILES}"] = lambda _, h=host: runner.raw_fetch(
+                            h, blobs, size, into_files=True
                         )
-                        contenders[f"{prefix}, {RAW_DISCARD}"] = lambda _: runner.raw_fetch(
-                            host, blobs, size, into_files=False
+                        contenders[f"{prefix}, {RAW_DISCARD}"] = lambda _, h=host: runner.raw_fetch(
+                            h, blobs, size, into_files=False
                         )
                     self.measure(contenders, throttled=throttle)
             for throttle in (False, True):
@@ -306,7 +313,6 @@ class Benchmark:
                     functools.partial(self.registry, throttle),
                     throttled=throttle,
                 )
-            self.serving = source
             self.measure(
                 {"no-op re-run, kkimage": lambda _: runner.kk_pull(source.host, names, store)}
             )
@@ -341,10 +347,11 @@ class Benchmark:
             self.runner.kk_push(store, proxy.host)
             base = images.shared_base("bench-base", self.workload.layer)[0]
             mounts = proxy.traffic.count(rf"mount=sha256(:|%3A){base.digest[7:]}", "POST")
+            uploads = proxy.traffic.count(rf"digest=sha256(:|%3A){base.digest[7:]}", "PUT")
             uploaded = proxy.traffic.received("/blobs/uploads/")
         self.facts["push to new repositories: bytes uploaded"] = f"{uploaded / MiB:.1f} MiB"
         self.facts["shared base layer: uploads / mounts"] = (
-            f"1 / {mounts} (of {len(names)} repositories)"
+            f"{uploads} / {mounts} (of {len(names)} repositories)"
         )
 
     def memory(self, host: str) -> None:
@@ -365,9 +372,12 @@ class Benchmark:
                 ]
             )
         )
+        os.sync()
         kk, kk_time = peak_rss_kib(
             [sys.executable, "-m", "kkimage", "run", str(path)], self.runner.env
         )
+        self.runner.clean()  # skopeo must not pay for writing back kkimage's gigabyte
+        os.sync()
         sk, sk_time = peak_rss_kib(
             [
                 "skopeo",

@@ -238,9 +238,6 @@ def _registry(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Every module is imported by now and lives as long as the process: spare the cyclic
-    # collector from scanning all of it again on each full collection (docs/performance.md).
-    gc.freeze()
     args = build_parser().parse_args(argv)
     command = {"ls": _ls, "verify": _verify, "registry": _registry}.get(args.command, _transfer)
     try:
@@ -259,5 +256,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def entry_point() -> int:
+    """The `kkimage` command as its own process (main() can also be called in-process)."""
+    # What start-up imported lives as long as the process: spare the cyclic collector from
+    # scanning it again on every full collection (docs/performance.md).
+    gc.freeze()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry_point())
