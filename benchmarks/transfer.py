@@ -98,19 +98,24 @@ class Runner:
         (page-cache writeback, a fuller disk)."""
         shutil.rmtree(self.workdir / "scratch", ignore_errors=True)
 
-    def kkimage(self, operation: str, args: dict, *extra: str) -> subprocess.CompletedProcess:
+    def task(self, operation: str, args: dict) -> list[str]:
+        """The kkimage command running a task file of one `operation`."""
         path = self.fresh("task").with_suffix(".yaml")
         path.write_text(yaml.safe_dump([{"name": operation, "image": {operation: args}}]))
-        return run([sys.executable, "-m", "kkimage", "run", str(path), *extra], self.env)
+        return [sys.executable, "-m", "kkimage", "run", str(path)]
 
-    def kk_pull(self, host: str, names: list[str], store: Path, *extra: str):
+    def pull_task(self, host: str, names: list[str], store: Path) -> list[str]:
         manifests = [f"{host}/bench/{n}:v1" for n in names]
         args = {"images_dir": str(store), "manifests": manifests, "auths": plain(host)}
-        return self.kkimage("pull", args, *extra)
+        return self.task("pull", args)
 
-    def kk_push(self, store: Path, host: str, namespace: str = "mirror"):
-        dest = f"{host}/{namespace}/" + "{{ .module.image.src.reference.repository }}:v1"
-        return self.kkimage("push", {"images_dir": str(store), "dest": dest, "auths": plain(host)})
+    def kk_pull(self, host: str, names: list[str], store: Path, *extra: str):
+        return run([*self.pull_task(host, names, store), *extra], self.env)
+
+    def kk_push(self, store: Path, host: str):
+        dest = f"{host}/mirror/" + "{{ .module.image.src.reference.repository }}:v1"
+        args = {"images_dir": str(store), "dest": dest, "auths": plain(host)}
+        return run(self.task("push", args), self.env)
 
     @staticmethod
     def skopeo(names: list[str], source: str, dest: str, tls_flag: str) -> None:
@@ -356,26 +361,9 @@ class Benchmark:
 
     def memory(self, host: str) -> None:
         size = f"{self.workload.big / MiB:.0f} MiB"
-        path = self.workdir / "big.yaml"
-        path.write_text(
-            yaml.safe_dump(
-                [
-                    {
-                        "image": {
-                            "pull": {
-                                "images_dir": str(self.runner.fresh("kk-big")),
-                                "manifests": [f"{host}/bench/bench-big:v1"],
-                                "auths": plain(host),
-                            }
-                        }
-                    }
-                ]
-            )
-        )
+        pull = self.runner.pull_task(host, ["bench-big"], self.runner.fresh("kk-big"))
         os.sync()
-        kk, kk_time = peak_rss_kib(
-            [sys.executable, "-m", "kkimage", "run", str(path)], self.runner.env
-        )
+        kk, kk_time = peak_rss_kib(pull, self.runner.env)
         self.runner.clean()  # skopeo must not pay for writing back kkimage's gigabyte
         os.sync()
         sk, sk_time = peak_rss_kib(

@@ -39,10 +39,6 @@ class CaseContext:
         assert self.target is not None, f"{self.case.id} needs a registry profile"
         return self.target
 
-    @property
-    def params(self) -> dict[str, Any]:
-        return self.case.params
-
     def path(self, name: str) -> Path:
         return self.tmp / name
 

@@ -70,11 +70,8 @@ class Implementation:
     def write(
         self, tasks: list[dict[str, Any]], variables: dict[str, Any], directory: Path, n: int
     ):
-        task_file = directory / f"task-{n}.yaml"
-        vars_file = directory / f"vars-{n}.yaml"
-        task_file.write_text(yaml.safe_dump(self.prepare(tasks), sort_keys=False))
-        vars_file.write_text(yaml.safe_dump(variables or {}, sort_keys=False))
-        return task_file, vars_file
+        """The task and variables files of run `n`, the tasks as `prepare` makes them."""
+        return _write(self.prepare(tasks), variables, directory, n)
 
     def start(self, task_file: Path, vars_file: Path, env: dict[str, str] | None = None):
         """The implementation as a running process (for cases that interrupt it), working in
@@ -90,8 +87,8 @@ class Implementation:
         )
 
     def run(self, tasks, variables, directory: Path, n: int, env=None) -> Outcome:
-        task_file, vars_file = self.write(tasks, variables, directory, n)
-        argv = self.argv(task_file, vars_file)
+        prepared = self.prepare(tasks)
+        task_file, vars_file = _write(prepared, variables, directory, n)
         started = time.monotonic()
         process = self.start(task_file, vars_file, env)
         try:
@@ -101,7 +98,7 @@ class Implementation:
             stdout, stderr = process.communicate()
             stderr += f"\n[conformance: killed after {self.timeout:.0f} s]"
         outcome = Outcome(
-            argv,
+            process.args,
             process.returncode,
             stdout,
             stderr,
@@ -109,7 +106,15 @@ class Implementation:
             task_file,
             vars_file,
         )
-        return self.after(yaml.safe_load(task_file.read_text()), outcome)
+        return self.after(prepared, outcome)
+
+
+def _write(tasks: list[dict[str, Any]], variables: dict[str, Any], directory: Path, n: int):
+    task_file = directory / f"task-{n}.yaml"
+    vars_file = directory / f"vars-{n}.yaml"
+    task_file.write_text(yaml.safe_dump(tasks, sort_keys=False))
+    vars_file.write_text(yaml.safe_dump(variables or {}, sort_keys=False))
+    return task_file, vars_file
 
 
 @dataclass

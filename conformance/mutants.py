@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kkimage_fixtures.stores import corrupt_blob
+
 from .implementations import Outcome, Reference
+from .stores import tag_files
 
 
 def _ops(tasks: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -32,16 +35,16 @@ def _pull_stores(tasks: list[dict[str, Any]]) -> list[Path]:
 
 
 def _tag_files(store: Path) -> list[Path]:
-    return [
-        p
-        for p in store.rglob("manifests/*")
-        if p.is_file() and not p.name.startswith(("sha256:", ".")) and p.name != "layout"
-    ]
+    return [p for p in tag_files(store) if not p.name.startswith(".")]
 
 
-@dataclass
+def _filtering_ops(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The operations that take a platform argument."""
+    return _ops(tasks, "pull") + _ops(tasks, "copy")
+
+
 class Mutant(Reference):
-    catches: tuple[str, ...] = ()  # case ids expected to catch this mutant
+    """The reference with one mistake; CATCHES names the cases that must catch it."""
 
 
 @dataclass
@@ -73,7 +76,7 @@ class IgnorePlatform(Mutant):
     """Ignores the platform argument (keeps every platform)."""
 
     def prepare(self, tasks):
-        for op in _ops(tasks, "pull") + _ops(tasks, "copy"):
+        for op in _filtering_ops(tasks):
             op.pop("platform", None)
         return tasks
 
@@ -83,7 +86,7 @@ class SubstringPlatform(Mutant):
     """Matches architectures by substring, as KubeKey v4.0.3: arm also takes arm64."""
 
     def prepare(self, tasks):
-        for op in _ops(tasks, "pull") + _ops(tasks, "copy"):
+        for op in _filtering_ops(tasks):
             if isinstance(op.get("platform"), list):
                 extra = [p.replace("arm", "arm64") for p in op["platform"] if p.endswith("arm")]
                 op["platform"] = op["platform"] + extra
@@ -95,7 +98,7 @@ class IgnoreVariant(Mutant):
     """Drops variants from requested platforms, as KubeKey G2: arm/v6 takes v7 too."""
 
     def prepare(self, tasks):
-        for op in _ops(tasks, "pull") + _ops(tasks, "copy"):
+        for op in _filtering_ops(tasks):
             if isinstance(op.get("platform"), list):
                 op["platform"] = [re.sub(r"/v\d+$", "", p) for p in op["platform"]]
         return tasks
@@ -139,9 +142,7 @@ class CorruptBlob(Mutant):
         for store in _pull_stores(tasks):
             blobs = sorted((store / "blobs").glob("sha256:*")) if (store / "blobs").is_dir() else []
             if blobs:
-                data = bytearray(blobs[-1].read_bytes())
-                data[0] ^= 0xFF
-                blobs[-1].write_bytes(bytes(data))
+                corrupt_blob(store, blobs[-1].name)
         return outcome
 
 
@@ -234,7 +235,6 @@ class ExitZero(Mutant):
         return outcome
 
 
-MUTANTS: dict[str, type[Mutant]] = {}
 CATCHES = {
     "drop-child": (DropChild, ("LAYOUT-002", "LAYOUT-004")),
     "reserialize": (Reserialize, ("LAYOUT-001", "PLAT-013", "PLAT-016")),
@@ -257,5 +257,5 @@ CATCHES = {
 def mutant(name: str) -> Mutant:
     if name not in CATCHES:
         raise ValueError(f"no mutant {name!r}; mutants: {', '.join(sorted(CATCHES))}")
-    kind, catches = CATCHES[name]
-    return kind(name=f"mutant:{name}", catches=catches)
+    kind, _ = CATCHES[name]
+    return kind(name=f"mutant:{name}")

@@ -22,7 +22,7 @@ import yaml
 from . import __version__
 from .cases import AREAS, NO_REGISTRY, PROFILES, Case, load_cases
 from .implementations import FEATURES, Implementation, load_implementation
-from .report import CaseResult, Results
+from .report import PROBLEMS, CaseResult, Results
 
 CASE_FIXTURE = "conformance_case"
 _EXPECTATIONS = pytest.StashKey["dict[str, dict]"]()
@@ -188,7 +188,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class _Targets:
     """One registry per profile for the session (per xdist worker), started on first use."""
 
-    def __init__(self, config: pytest.Config, workdir: Path) -> None:
+    def __init__(self, config: pytest.Config, workdir: Path, ca_file: bool) -> None:
+        """`ca_file`: whether the implementation takes ca_file (else entries say insecure)."""
         from kkimage_fixtures.launchers import make_launcher
 
         backend = config.getoption("--registry-backend")
@@ -201,6 +202,7 @@ class _Targets:
             ca_file=config.getoption("--registry-ca-file"),
         )
         self.workdir = workdir
+        self.ca_file = ca_file
         self._pki = None
         self._targets: dict[str, Any] = {}
 
@@ -215,6 +217,7 @@ class _Targets:
             running = self.launcher.start(profile, self.workdir / profile, self._pki)
             try:
                 self._targets[profile] = Target.seeded(running)
+                self._targets[profile].ca_file_supported = self.ca_file
             except Exception:
                 running.stop()
                 raise
@@ -227,7 +230,8 @@ class _Targets:
 
 @pytest.fixture(scope="session")
 def conformance_targets(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    targets = _Targets(request.config, tmp_path_factory.mktemp("registries"))
+    ca_file = _session(request.config).impl.supports("ca_file")
+    targets = _Targets(request.config, tmp_path_factory.mktemp("registries"), ca_file)
     yield targets
     targets.stop()
 
@@ -239,8 +243,6 @@ def conformance_context(request: pytest.FixtureRequest, tmp_path: Path, conforma
     case, profile = request.getfixturevalue(CASE_FIXTURE)
     session = _session(request.config)
     target = None if profile == NO_REGISTRY else conformance_targets.get(profile)
-    if target is not None:
-        target.ca_file_supported = session.impl.supports("ca_file")
     namespace = f"c{uuid.uuid4().hex[:10]}"
     with case_context(
         case=case,
@@ -320,7 +322,7 @@ class Reporter:
         status = _status(report, properties)
         if status is not None and (result.status in ("pass", None) or status == "error"):
             result.status = status
-            if status in ("fail", "error", "xpass"):
+            if status in PROBLEMS:
                 result.message = _message(report)
             else:
                 result.message = (

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 STATUSES = ("pass", "fail", "error", "skip", "xfail", "xpass")
+PROBLEMS = ("fail", "error", "xpass")  # what makes a run not conform
 SYMBOLS = {"pass": "✓", "fail": "✗", "error": "E", "skip": "–", "xfail": "x", "xpass": "X"}
 
 
@@ -50,6 +51,10 @@ class Results:
     def passed(self) -> bool:
         return all(r.status in ("pass", "skip", "xfail") for r in self.cases.values())
 
+    @property
+    def verdict(self) -> str:
+        return "conforms" if self.passed else "does not conform"
+
     def to_json(self) -> dict[str, Any]:
         return {
             **self.meta,
@@ -85,11 +90,11 @@ class Results:
             f"- implementation: `{meta.get('command', '?')}`",
             f"- harness: kkimage conformance {meta.get('harness_version', '?')}",
             f"- registry: {meta.get('registry', '?')} ({meta.get('backend', '?')} backend)",
-            f"- verdict: **{'conforms' if self.passed else 'does not conform'}**",
+            f"- verdict: **{self.verdict}**",
             "",
             *self._area_table(),
         ]
-        problems = [r for r in self.ordered() if r.status in ("fail", "error", "xpass")]
+        problems = [r for r in self.ordered() if r.status in PROBLEMS]
         if problems:
             lines += ["", "## Failures", ""]
             for result in problems:
@@ -117,7 +122,7 @@ class Results:
         title = f" conformance: {meta.get('implementation') or 'implementation'} "
         lines = [title.center(78, "="), *self._area_table()]
         for result in self.ordered():
-            if result.status in ("fail", "error", "xpass"):
+            if result.status in PROBLEMS:
                 first = (result.message or "").strip().splitlines()[:1] or [""]
                 lines.append(
                     f"{result.status.upper():5} {result.key} ({', '.join(result.spec)}): "
@@ -125,8 +130,7 @@ class Results:
                 )
         for case_id in self.stale:
             lines.append(f"STALE expectation {case_id}: no such case")
-        verdict = "conforms" if self.passed else "does not conform"
-        lines.append(f"verdict: {verdict} ({len(self.cases)} cases)")
+        lines.append(f"verdict: {self.verdict} ({len(self.cases)} cases)")
         return lines
 
 

@@ -60,6 +60,15 @@ def stray_files(store: Path) -> list[str]:
     return sorted(found)
 
 
+def tag_files(store: Path) -> list[Path]:
+    """The files of a store's roots stored by tag (not by digest, not a layout file)."""
+    return [
+        p
+        for p in store.rglob("manifests/*")
+        if p.is_file() and not p.name.startswith("sha256:") and p.name != "layout"
+    ]
+
+
 def files(store: Path) -> list[str]:
     if not store.is_dir():
         return []

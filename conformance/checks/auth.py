@@ -6,38 +6,39 @@ from kkimage_fixtures import images
 from kkimage_fixtures.faultproxy import Fault
 
 from ..context import CaseContext
-from ..stores import files, manifest_file
+from ..stores import manifest_file
 from . import check
-from .common import corpus, expect_root, pull, push
+from .common import (
+    corpus,
+    expect_pulled,
+    expect_refused,
+    expect_root,
+    pull,
+    pull_image,
+    pull_seeded,
+    push,
+)
 
 WRONG = "not-the-Password-42"
 
 
-def _pull_with(ctx: CaseContext, auths: list[dict], name: str = "single-oci"):
-    store = ctx.path("store")
-    return store, ctx.run(pull(store, [ctx.registry.ref(name)], auths))
-
-
 @check
 def right_credentials(ctx: CaseContext, user: str | None = None) -> None:
-    store, outcome = _pull_with(ctx, [ctx.registry.auth(user)])
-    ctx.succeeded(outcome, f"a pull as {user or ctx.registry.running.username}")
-    expect_root(ctx, store, ctx.registry.ref("single-oci"), corpus("single-oci").root.data, "")
+    store, outcome = pull_image(ctx, [ctx.registry.auth(user)])
+    expect_pulled(ctx, store, outcome, f"a pull as {user or ctx.registry.running.username}")
 
 
 @check
 def wrong_password(ctx: CaseContext) -> None:
     """Refused with a message; the password appears nowhere; nothing is written."""
-    store, outcome = _pull_with(ctx, [ctx.registry.auth(password=WRONG)])
-    ctx.failed_cleanly(outcome, secrets=(WRONG,))
-    ctx.expect_equal(files(store), [], "files written by a refused pull")
+    store, outcome = pull_image(ctx, [ctx.registry.auth(password=WRONG)])
+    expect_refused(ctx, store, outcome, secrets=(WRONG,))
 
 
 @check
 def missing_credentials(ctx: CaseContext) -> None:
-    store, outcome = _pull_with(ctx, [ctx.registry.auth(username=None, password=None)])
-    ctx.failed_cleanly(outcome)
-    ctx.expect_equal(files(store), [], "files written by a refused pull")
+    store, outcome = pull_image(ctx, [ctx.registry.auth(username=None, password=None)])
+    expect_refused(ctx, store, outcome)
 
 
 @check
@@ -45,7 +46,7 @@ def prefix_entry_wins(ctx: CaseContext) -> None:
     """A path-prefix entry beats the host-only entry (with a wrong password)."""
     host_only = ctx.registry.auth(password=WRONG)
     prefix = ctx.registry.auth(repo=f"{ctx.registry.host}/seed")
-    _, outcome = _pull_with(ctx, [host_only, prefix])
+    _, outcome = pull_image(ctx, [host_only, prefix])
     ctx.succeeded(outcome, "a pull where the seed/ prefix entry has the right password")
 
 
@@ -53,7 +54,7 @@ def prefix_entry_wins(ctx: CaseContext) -> None:
 def longer_prefix_wins(ctx: CaseContext) -> None:
     short = ctx.registry.auth(repo=f"{ctx.registry.host}/seed", password=WRONG)
     long = ctx.registry.auth(repo=f"{ctx.registry.host}/seed/single-oci")
-    _, outcome = _pull_with(ctx, [short, long])
+    _, outcome = pull_image(ctx, [short, long])
     ctx.succeeded(outcome, "a pull where the longest prefix has the right password")
 
 
@@ -63,10 +64,8 @@ def unmatched_entry_not_used(ctx: CaseContext, repo: str) -> None:
     `{hostname}` is this registry's host without its port), must not be used."""
     hostname = ctx.registry.host.rsplit(":", 1)[0]
     other = ctx.registry.auth(repo=repo.replace("{hostname}", hostname))
-    store = ctx.path("store")
-    task = pull(store, [ctx.registry.ref("single-oci")], [other], skip_tls_verify=True)
-    ctx.failed_cleanly(ctx.run(task))
-    ctx.expect_equal(files(store), [], "files written by a refused pull")
+    store, outcome = pull_image(ctx, [other], skip_tls_verify=True)
+    expect_refused(ctx, store, outcome)
 
 
 @check
@@ -121,8 +120,7 @@ def pull_only_user_cannot_push(ctx: CaseContext) -> None:
 
 @check
 def push_with_credentials(ctx: CaseContext) -> None:
-    store = ctx.path("store")
-    ctx.succeeded(ctx.run(pull(store, [ctx.registry.ref("multi")], [ctx.registry.auth()])))
+    store = pull_seeded(ctx, ["multi"])
     dest = f"{ctx.registry.host}/{ctx.namespace}/app"
     ctx.succeeded(ctx.run(push(store, dest, [ctx.registry.auth()])), "the push")
     ctx.expect_equal(

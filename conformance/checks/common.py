@@ -8,8 +8,8 @@ from typing import Any
 
 from kkimage_fixtures import images
 
-from ..context import CORPUS, CaseContext
-from ..stores import blob_names, manifest_file
+from ..context import CORPUS, CaseContext, Outcome
+from ..stores import blob_names, files, manifest_file
 
 SEED_DEST = (
     "{{ .module.image.src.reference.repository }}:{{ .module.image.src.reference.reference }}"
@@ -44,6 +44,41 @@ def pull_seeded(ctx: CaseContext, names: list[str], store: Path | None = None, *
     refs = [ctx.registry.ref(n) for n in names]
     ctx.succeeded(ctx.run(pull(store, refs, [ctx.registry.auth()], **extra)), "the pull")
     return store
+
+
+def pull_image(
+    ctx: CaseContext,
+    auths: list[dict],
+    name: str = "single-oci",
+    *,
+    into: str = "store",
+    env: dict[str, str] | None = None,
+    **extra: Any,
+) -> tuple[Path, Outcome]:
+    """Pull one seed image into a new store `into` with `auths`; the outcome, however it
+    ended."""
+    store = ctx.path(into)
+    return store, ctx.run(pull(store, [ctx.registry.ref(name)], auths, **extra), env=env)
+
+
+def expect_pulled(
+    ctx: CaseContext, store: Path, outcome: Outcome, what: str, name: str = "single-oci"
+) -> None:
+    """The pull succeeded and stored the seed image's root, byte for byte."""
+    ctx.succeeded(outcome, what)
+    expect_root(ctx, store, ctx.registry.ref(name), corpus(name).root.data, what)
+
+
+def expect_refused(
+    ctx: CaseContext,
+    store: Path,
+    outcome: Outcome,
+    what: str = "files written by a refused pull",
+    secrets: tuple[str, ...] = (),
+) -> None:
+    """The run failed cleanly and left nothing in the store."""
+    ctx.failed_cleanly(outcome, secrets=secrets)
+    ctx.expect_equal(files(store), [], what)
 
 
 def image_blobs(manifest_data: bytes, image: images.Image) -> set[str]:

@@ -7,7 +7,7 @@ import json
 from kkimage_fixtures.stores import corrupt_blob, write_store
 
 from ..context import CaseContext
-from ..stores import blob_names, files, manifest_file, read_json
+from ..stores import blob_names, files, manifest_file, read_json, tag_files
 from . import check
 from .common import children, copy, corpus, expect_blobs, expect_root, image_blobs
 
@@ -24,11 +24,7 @@ def _source(ctx: CaseContext, layout: str = "L1"):
 
 
 def _images_in(store) -> set[str]:
-    found = set()
-    for path in store.rglob("manifests/*"):
-        if path.is_file() and not path.name.startswith("sha256:") and path.name != "layout":
-            found.add(f"{path.parent.parent.relative_to(store)}:{path.name}")
-    return found
+    return {f"{path.parent.parent.relative_to(store)}:{path.name}" for path in tag_files(store)}
 
 
 @check

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..context import CaseContext
-from ..stores import files, manifest_file
+from ..stores import manifest_file
 from . import check
-from .common import fill, pull, push
+from .common import expect_refused, fill, pull, pull_image, pull_seeded, push
 
 
 @check
@@ -17,8 +17,7 @@ def bad_pull(ctx: CaseContext, args: dict) -> None:
     task = {"name": "bad pull", "image": {"pull": {"images_dir": str(store), **arguments}}}
     if auths is not None and "auths" not in arguments:
         task["image"]["pull"]["auths"] = auths
-    ctx.failed_cleanly(ctx.run(task))
-    ctx.expect_equal(files(store), [], "files written by refused input")
+    expect_refused(ctx, store, ctx.run(task), "files written by refused input")
     ctx.expect(
         not (ctx.tmp / "etc").exists() and not (ctx.tmp.parent / "etc").exists(),
         "something was written outside the store",
@@ -29,8 +28,7 @@ def bad_pull(ctx: CaseContext, args: dict) -> None:
 
 @check
 def bad_push(ctx: CaseContext, args: dict) -> None:
-    store = ctx.path("store")
-    ctx.succeeded(ctx.run(pull(store, [ctx.registry.ref("single-oci")], [ctx.registry.auth()])))
+    store = pull_seeded(ctx, ["single-oci"])
     arguments = fill(args, ctx)
     task = {
         "image": {"push": {"images_dir": str(store), "auths": [ctx.registry.auth()], **arguments}}
@@ -55,11 +53,8 @@ def unknown_keys_warn(ctx: CaseContext) -> None:
 
 @check
 def unknown_image(ctx: CaseContext) -> None:
-    store = ctx.path("store")
-    ctx.failed_cleanly(
-        ctx.run(pull(store, [ctx.registry.ref("no-such-image")], [ctx.registry.auth()]))
-    )
-    ctx.expect_equal(files(store), [], "files written for an image that does not exist")
+    store, outcome = pull_image(ctx, [ctx.registry.auth()], "no-such-image")
+    expect_refused(ctx, store, outcome, "files written for an image that does not exist")
 
 
 @check

@@ -7,18 +7,24 @@ import json
 from kkimage_fixtures import images
 
 from ..context import CaseContext
-from ..stores import files, manifest_file, read_json
+from ..stores import manifest_file, read_json
 from . import check
-from .common import children, corpus, expect_blobs, expect_root, image_blobs, pull
+from .common import (
+    children,
+    corpus,
+    expect_blobs,
+    expect_pulled,
+    expect_refused,
+    expect_root,
+    image_blobs,
+    pull,
+    pull_image,
+)
 
 
-def _pull(ctx: CaseContext, name: str, platform, policy: str | None = None, store=None):
-    store = store or ctx.path("store")
-    extra = {"platform": platform}
-    if policy:
-        extra["policy"] = policy
-    outcome = ctx.run(pull(store, [ctx.registry.ref(name)], [ctx.registry.auth()], **extra))
-    return store, outcome
+def _pull(ctx: CaseContext, name: str, platform, policy: str | None = None, into="store"):
+    extra = {"platform": platform, **({"policy": policy} if policy else {})}
+    return pull_image(ctx, [ctx.registry.auth()], name, into=into, **extra)
 
 
 @check
@@ -59,8 +65,8 @@ def filter_keeps_other_fields(ctx: CaseContext) -> None:
 @check
 def filter_is_deterministic(ctx: CaseContext) -> None:
     """Two filtered pulls of the same image give the same bytes."""
-    first, one = _pull(ctx, "multi", ["linux/amd64", "linux/arm/v7"], store=ctx.path("a"))
-    second, two = _pull(ctx, "multi", ["linux/amd64", "linux/arm/v7"], store=ctx.path("b"))
+    first, one = _pull(ctx, "multi", ["linux/amd64", "linux/arm/v7"], into="a")
+    second, two = _pull(ctx, "multi", ["linux/amd64", "linux/arm/v7"], into="b")
     ctx.succeeded(one, "the first pull")
     ctx.succeeded(two, "the second pull")
     a = manifest_file(first, ctx.registry.ref("multi")).read_bytes()
@@ -133,11 +139,9 @@ def single_manifest(ctx: CaseContext, name: str, platform: list[str], matches: b
     """A single-platform image matches by its config's os/architecture/variant."""
     store, outcome = _pull(ctx, name, platform)
     if matches:
-        ctx.succeeded(outcome, f"{name} with platform {platform}")
-        expect_root(ctx, store, ctx.registry.ref(name), corpus(name).root.data, name)
+        expect_pulled(ctx, store, outcome, f"{name} with platform {platform}", name)
     else:
-        ctx.failed_cleanly(outcome)
-        ctx.expect_equal(files(store), [], "files written for a refused image (its config too)")
+        expect_refused(ctx, store, outcome, "files written for a refused image (its config too)")
 
 
 @check

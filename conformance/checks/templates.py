@@ -19,9 +19,11 @@ def destination(
     store = pull_seeded(ctx, [name])
     dest, expected, variables = fill(dest, ctx), fill(expected, ctx), fill(variables or {}, ctx)
     ctx.succeeded(ctx.run(push(store, dest, [ctx.registry.auth()]), variables), f"push to {dest}")
-    repository, _, reference = expected.partition("/")[2].rpartition(":")
-    if "@" in expected:
-        repository, reference = expected.partition("/")[2].split("@")
+    path = expected.partition("/")[2]
+    if "@" in path:
+        repository, reference = path.split("@")
+    else:
+        repository, _, reference = path.rpartition(":")
     found = ctx.registry.client.manifest_bytes(repository, reference)
     ctx.expect(
         found == corpus(name).root.data,

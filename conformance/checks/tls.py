@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from ..context import CaseContext
-from ..stores import files
 from . import check
-from .common import corpus, expect_root, pull
+from .common import expect_pulled, expect_refused, pull_image
 
 # Variables that make some clients trust a bundle: `insecure` must work in spite of them.
 CA_ENVIRONMENT = {
@@ -15,69 +14,54 @@ CA_ENVIRONMENT = {
 }
 
 
-def _pull(ctx: CaseContext, auths: list[dict], env: dict | None = None, into="store", **extra):
-    store = ctx.path(into)
-    return store, ctx.run(pull(store, [ctx.registry.ref("single-oci")], auths, **extra), env=env)
-
-
-def _ok(ctx: CaseContext, store, outcome, what: str) -> None:
-    ctx.succeeded(outcome, what)
-    expect_root(ctx, store, ctx.registry.ref("single-oci"), corpus("single-oci").root.data, what)
-
-
-def _refused(ctx: CaseContext, store, outcome) -> None:
-    ctx.failed_cleanly(outcome)
-    ctx.expect_equal(files(store), [], "files written by a refused pull")
-
-
 @check
 def verified_by_default(ctx: CaseContext) -> None:
     """Without the private CA, the server's certificate is not trusted."""
-    store, outcome = _pull(ctx, [ctx.registry.auth(ca_file=None)], env=CA_ENVIRONMENT)
-    _refused(ctx, store, outcome)
+    store, outcome = pull_image(ctx, [ctx.registry.auth(ca_file=None)], env=CA_ENVIRONMENT)
+    expect_refused(ctx, store, outcome)
 
 
 @check
 def ca_file_trusted(ctx: CaseContext) -> None:
-    store, outcome = _pull(ctx, [ctx.registry.auth()], env=CA_ENVIRONMENT)
-    _ok(ctx, store, outcome, "a pull trusting ca_file")
+    store, outcome = pull_image(ctx, [ctx.registry.auth()], env=CA_ENVIRONMENT)
+    expect_pulled(ctx, store, outcome, "a pull trusting ca_file")
 
 
 @check
 def other_ca_refused(ctx: CaseContext) -> None:
     other = str(ctx.registry.running.workdir / "pki" / "other-ca.crt")
-    store, outcome = _pull(ctx, [ctx.registry.auth(ca_file=other)])
-    _refused(ctx, store, outcome)
+    store, outcome = pull_image(ctx, [ctx.registry.auth(ca_file=other)])
+    expect_refused(ctx, store, outcome)
 
 
 @check
 def entry_insecure(ctx: CaseContext) -> None:
-    store, outcome = _pull(ctx, [ctx.registry.auth(ca_file=None, insecure=True)], CA_ENVIRONMENT)
-    _ok(ctx, store, outcome, "insecure: true with REQUESTS_CA_BUNDLE set")
+    auth = ctx.registry.auth(ca_file=None, insecure=True)
+    store, outcome = pull_image(ctx, [auth], env=CA_ENVIRONMENT)
+    expect_pulled(ctx, store, outcome, "insecure: true with REQUESTS_CA_BUNDLE set")
 
 
 @check
 def operation_skip_tls_verify(ctx: CaseContext) -> None:
-    store, outcome = _pull(
-        ctx, [ctx.registry.auth(ca_file=None)], CA_ENVIRONMENT, skip_tls_verify=True
-    )
-    _ok(ctx, store, outcome, "skip_tls_verify: true as the default for the entry")
+    auth = ctx.registry.auth(ca_file=None)
+    store, outcome = pull_image(ctx, [auth], env=CA_ENVIRONMENT, skip_tls_verify=True)
+    expect_pulled(ctx, store, outcome, "skip_tls_verify: true as the default for the entry")
 
 
 @check
 def entry_overrides_operation(ctx: CaseContext) -> None:
     """insecure: false in the entry wins over the operation's skip_tls_verify: true."""
     auth = ctx.registry.auth(ca_file=None, insecure=False)
-    store, outcome = _pull(ctx, [auth], CA_ENVIRONMENT, skip_tls_verify=True)
-    _refused(ctx, store, outcome)
+    store, outcome = pull_image(ctx, [auth], env=CA_ENVIRONMENT, skip_tls_verify=True)
+    expect_refused(ctx, store, outcome)
 
 
 def _with_and_without(ctx: CaseContext, what: str, **without: None) -> None:
     """The registry's own entry works; the same entry without `without` is refused."""
-    store, outcome = _pull(ctx, [ctx.registry.auth()])
-    _ok(ctx, store, outcome, what)
-    store, outcome = _pull(ctx, [ctx.registry.auth(**without)], into="without")
-    _refused(ctx, store, outcome)
+    store, outcome = pull_image(ctx, [ctx.registry.auth()])
+    expect_pulled(ctx, store, outcome, what)
+    store, outcome = pull_image(ctx, [ctx.registry.auth(**without)], into="without")
+    expect_refused(ctx, store, outcome)
 
 
 @check
@@ -93,8 +77,8 @@ def plain_http_needed(ctx: CaseContext) -> None:
 
 @check
 def plain_http_against_https(ctx: CaseContext) -> None:
-    store, outcome = _pull(ctx, [ctx.registry.auth(plain_http=True)])
-    _refused(ctx, store, outcome)
+    store, outcome = pull_image(ctx, [ctx.registry.auth(plain_http=True)])
+    expect_refused(ctx, store, outcome)
 
 
 @check
@@ -102,11 +86,11 @@ def proxy_from_environment(ctx: CaseContext) -> None:
     """HTTP_PROXY is used (a forward proxy sees the requests); NO_PROXY bypasses it."""
     proxy = ctx.proxy()
     variables = {"HTTP_PROXY": proxy.url, "http_proxy": proxy.url, "NO_PROXY": "", "no_proxy": ""}
-    store, outcome = _pull(ctx, [ctx.registry.auth()], env=variables)
-    _ok(ctx, store, outcome, "a pull through HTTP_PROXY")
+    store, outcome = pull_image(ctx, [ctx.registry.auth()], env=variables)
+    expect_pulled(ctx, store, outcome, "a pull through HTTP_PROXY")
     ctx.expect(proxy.traffic.forwarded > 0, "HTTP_PROXY was not used", "requests at the proxy", 0)
     seen = proxy.traffic.forwarded
     bypass = {**variables, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
-    store, outcome = _pull(ctx, [ctx.registry.auth()], env=bypass)
+    store, outcome = pull_image(ctx, [ctx.registry.auth()], env=bypass)
     ctx.succeeded(outcome)
     ctx.expect_equal(proxy.traffic.forwarded, seen, "requests at the proxy despite NO_PROXY")
