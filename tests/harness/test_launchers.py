@@ -47,7 +47,7 @@ def test_docker_token_spec_points_at_the_sessions_token_server(tmp_path, pki):
     registry = prepare_profile("token", tmp_path / "token", pki)
     try:
         spec = container_spec("token", registry, 45679)
-        assert spec["environment"]["REGISTRY_AUTH_TOKEN_REALM"] == registry.extra["token_realm"]
+        assert spec["environment"]["REGISTRY_AUTH_TOKEN_REALM"] == registry.token_realm
     finally:
         registry.stop()
 

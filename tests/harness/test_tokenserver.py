@@ -41,7 +41,7 @@ def test_anonymous_pull_only_where_allowed(token):
 
 
 def test_wrong_password_is_refused_by_the_token_server(token):
-    realm = token.extra["token_realm"]
+    realm = token.token_realm
     answer = requests.get(
         realm,
         params={"service": "kkimage-registry", "scope": "repository:a:pull"},
@@ -54,7 +54,7 @@ def test_wrong_password_is_refused_by_the_token_server(token):
 
 
 def test_token_grants_only_allowed_actions(token):
-    realm = token.extra["token_realm"]
+    realm = token.token_realm
     answer = requests.get(
         realm,
         params=[("service", "kkimage-registry"), ("scope", "repository:a/b:pull,push")],

@@ -9,17 +9,11 @@ from pathlib import Path
 import pytest
 
 from kkimage_fixtures import images
-from kkimage_fixtures.pki import Pki, generate
+from kkimage_fixtures.pki import Pki
 from kkimage_fixtures.registry import start_binary
 from kkimage_fixtures.target import Target
 
-pytestmark = pytest.mark.integration
 CORPUS = images.corpus()
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return generate(tmp_path_factory.mktemp("pki"))
 
 
 def _profile(profile: str):
@@ -28,7 +22,7 @@ def _profile(profile: str):
     @pytest.fixture(scope="session", name=profile)
     def fixture(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Target]:
         workdir = tmp_path_factory.mktemp(profile)
-        with start_binary(profile, workdir, pki=None if profile == "plain" else pki) as running:
+        with start_binary(profile, workdir, pki=pki) as running:
             yield Target.seeded(running)
 
     return fixture
