@@ -53,13 +53,17 @@ class Workload:
     repeat: int = 7
     throttled_repeat: int = 3
 
+    @functools.cached_property
+    def base(self) -> list[images.Content]:
+        """The layer every image shares."""
+        return images.shared_base("bench-base", self.layer)
+
     def images(self) -> dict[str, images.Image]:
-        base = images.shared_base("bench-base", self.layer)
         return {
             f"bench{i:02d}": images.multi_arch(
                 f"bench{i:02d}",
                 platforms=PLATFORMS,
-                base=base,
+                base=self.base,
                 layer_sizes=(self.layer,),
                 attestation=False,
             )
@@ -324,7 +328,7 @@ class Benchmark:
             summary = json.loads(runner.kk_pull(source.host, names, store, "--json").stdout)
             moved = sum(i["bytes_transferred"] for i in summary["images"])
             self.facts["no-op re-run: blob bytes transferred"] = str(moved)
-            self.mounting(store, names)
+            self.mounting(store, names, self.workload.base[0].digest)
             if self.workload.big:
                 seeder.push(
                     "bench/bench-big", images.single("bench-big", layer_sizes=(self.workload.big,))
@@ -343,16 +347,16 @@ class Benchmark:
             )
             yield proxy.host
 
-    def mounting(self, store: Path, names: list[str]) -> None:
-        """Push every image to its own new repository, counting at a proxy."""
+    def mounting(self, store: Path, names: list[str], base: str) -> None:
+        """Push every image to its own new repository, counting at a proxy how the `base`
+        layer they share got there."""
         with (
             start_binary("plain", self.runner.fresh("registry")) as target,
             FaultProxy(target.url) as proxy,
         ):
             self.runner.kk_push(store, proxy.host)
-            base = images.shared_base("bench-base", self.workload.layer)[0]
-            mounts = proxy.traffic.count(rf"mount=sha256(:|%3A){base.digest[7:]}", "POST")
-            uploads = proxy.traffic.count(rf"digest=sha256(:|%3A){base.digest[7:]}", "PUT")
+            mounts = proxy.traffic.count(rf"mount=sha256(:|%3A){base[7:]}", "POST")
+            uploads = proxy.traffic.count(rf"digest=sha256(:|%3A){base[7:]}", "PUT")
             uploaded = proxy.traffic.received("/blobs/uploads/")
         self.facts["push to new repositories: bytes uploaded"] = f"{uploaded / MiB:.1f} MiB"
         self.facts["shared base layer: uploads / mounts"] = (
@@ -440,12 +444,15 @@ class Benchmark:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=12)
-    parser.add_argument("--layer-mib", type=float, default=4)
-    parser.add_argument("--big-mib", type=float, default=1024, help="0: skip the memory run")
-    parser.add_argument("--rate-mib", type=float, default=8)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--throttled-repeat", type=int, default=3)
+    default = Workload()
+    parser.add_argument("--images", type=int, default=default.count)
+    parser.add_argument("--layer-mib", type=float, default=default.layer / MiB)
+    parser.add_argument(
+        "--big-mib", type=float, default=default.big / MiB, help="0: skip the memory run"
+    )
+    parser.add_argument("--rate-mib", type=float, default=default.rate / MiB)
+    parser.add_argument("--repeat", type=int, default=default.repeat)
+    parser.add_argument("--throttled-repeat", type=int, default=default.throttled_repeat)
     parser.add_argument("--jobs", type=int, default=16, help="threads of the raw fetch")
     parser.add_argument("--quick", action="store_true", help="a small workload (smoke test)")
     parser.add_argument("--output", type=Path, help="also write the report there")

@@ -166,7 +166,8 @@ class Authenticator:
             if part:
                 query.append(("scope", part))
         realm = params["realm"]
-        scheme = urlsplit(realm).scheme.lower()
+        parts = urlsplit(realm)
+        scheme = parts.scheme.lower()
         if scheme not in ("https", "http"):
             raise AuthError(f"{self.endpoint.host}: token realm {realm!r} is not an HTTP URL", 401)
         # Never send credentials in clear text because an HTTPS registry's challenge asked to.
@@ -174,7 +175,7 @@ class Authenticator:
             raise AuthError(f"{self.endpoint.host}: token realm {realm} is not HTTPS", 401)
         headers = {"Authorization": self._basic()} if self.has_credentials else {}
         token_endpoint = Endpoint(
-            host=urlsplit(realm).netloc,
+            host=parts.netloc,
             plain_http=scheme == "http",
             verify=self.endpoint.verify,
             cert=self.endpoint.cert,

@@ -46,6 +46,13 @@ class Manifest:
             content = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ManifestError(f"{what} is not valid JSON: {exc}") from None
+        return cls.from_content(raw, content, content_type, what=what)
+
+    @classmethod
+    def from_content(
+        cls, raw: bytes, content: object, content_type: str | None = None, *, what: str
+    ) -> Manifest:
+        """`parse` for bytes already decoded into `content`."""
         if not isinstance(content, dict):
             raise ManifestError(f"{what} is not a JSON object")
         media_type = content.get("mediaType") or _bare_media_type(content_type) or _guess(content)
@@ -100,6 +107,15 @@ class Manifest:
 
 def _bare_media_type(content_type: str | None) -> str | None:
     return content_type.split(";")[0].strip() if content_type else None
+
+
+def looks_like_manifest(content: object) -> bool:
+    """A manifest or index; `mediaType` is optional in OCI, so its shape counts too."""
+    if not isinstance(content, dict):
+        return False
+    if content.get("mediaType") in MANIFEST_TYPES:
+        return True
+    return content.get("schemaVersion") == 2 and _guess(content) is not None
 
 
 def _guess(content: dict) -> str | None:

@@ -137,8 +137,6 @@ class Registry:
             {"Accept": ACCEPT},
             f"manifest {what}",
         )
-        if len(raw) > MAX_MANIFEST_BYTES:
-            raise RegistryError(f"manifest {what} is larger than {MAX_MANIFEST_BYTES} bytes")
         expected = reference if reference.startswith("sha256:") else None
         announced = response.headers.get("Docker-Content-Digest", "")
         if expected is None and announced.startswith("sha256:"):
@@ -150,7 +148,8 @@ class Registry:
     def _read_small(
         self, url: str, scope: str, headers: dict[str, str], what: str
     ) -> tuple[requests.Response, bytes]:
-        """GET a small document (a manifest), read whole; a body cut short is retried."""
+        """GET a small document (a manifest, a config), read whole and at most
+        MAX_MANIFEST_BYTES long; a body cut short is retried."""
         failures = 0
         while True:
             response = self._send("GET", url, scope, headers=headers, stream=True)
@@ -158,13 +157,21 @@ class Registry:
                 raise self._error(response, what)
             try:
                 with response:
-                    return response, response.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+                    raw = response.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
             except _STREAM_ERRORS as exc:
                 failures += 1
-                if failures >= self.transport.retry.attempts:
-                    last = _short(exc)
-                    raise TransportError(f"{what}: failed {failures} times, last: {last}") from None
-                time.sleep(self.transport.retry.delay(failures))
+                self._give_up_or_wait(failures, f"{what}: failed", exc)
+                continue
+            if len(raw) > MAX_MANIFEST_BYTES:
+                raise RegistryError(f"{what} is larger than {MAX_MANIFEST_BYTES} bytes")
+            return response, raw
+
+    def _give_up_or_wait(self, failures: int, failed: str, exc: BaseException) -> None:
+        """After the `failures`-th failure: raise "`failed` N times" with the last error once
+        the retry policy's attempts are spent, otherwise wait before the next attempt."""
+        if failures >= self.transport.retry.attempts:
+            raise TransportError(f"{failed} {failures} times, last: {_short(exc)}") from None
+        time.sleep(self.transport.retry.delay(failures))
 
     def manifest_digest(self, repository: str, reference: str, actions: str = "pull") -> str | None:
         """The digest the registry has under `reference`, or None if it has nothing there."""
@@ -216,8 +223,6 @@ class Registry:
             {"Accept-Encoding": "identity"},
             what,
         )
-        if len(raw) > MAX_MANIFEST_BYTES:
-            raise RegistryError(f"{what} is larger than {MAX_MANIFEST_BYTES} bytes")
         check_digest(what, raw, digest)
         return raw
 
@@ -272,11 +277,7 @@ class Registry:
                     raise BrokenTransfer(f"{what}: connection closed before the end")
                 except (BrokenTransfer, *_STREAM_ERRORS) as exc:  # the request was retried already
                     failures += 1
-                    if failures >= self.transport.retry.attempts:
-                        raise TransportError(
-                            f"{what}: transfer failed {failures} times, last: {_short(exc)}"
-                        ) from None
-                    time.sleep(self.transport.retry.delay(failures))
+                    self._give_up_or_wait(failures, f"{what}: transfer failed", exc)
 
     def mount_blob(self, repository: str, digest: str, source_repository: str) -> str | None:
         """Ask for a cross-repository mount: None when mounted, otherwise the upload URL the
@@ -340,16 +341,12 @@ class Registry:
                         ):
                             raise self._error(response, what)
                         raise BrokenTransfer(f"{what}: {response.status_code}")
+                except TlsError:
+                    raise
                 except (TransportError, *_STREAM_ERRORS) as exc:
-                    if isinstance(exc, TlsError):
-                        raise
                     failures += 1  # the upload starts over, with a new upload session
                     upload_url = None
-                    if failures >= self.transport.retry.attempts:
-                        raise TransportError(
-                            f"{what}: failed {failures} times, last: {_short(exc)}"
-                        ) from None
-                    time.sleep(self.transport.retry.delay(failures))
+                    self._give_up_or_wait(failures, f"{what}: failed", exc)
 
     def _check_cancelled(self) -> None:
         if self.cancelled.is_set():

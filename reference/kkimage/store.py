@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import DigestMismatch, KkImageError, StoreError
-from .manifest import MANIFEST_TYPES, Manifest, check_digest, sha256_digest
+from .manifest import Manifest, check_digest, looks_like_manifest, sha256_digest
 from .reference import DIGEST, DOCKER_HUB, ImageReference, normalize_registry
 
 BLOBS = "blobs"
@@ -155,10 +155,10 @@ class Store:
             raise StoreError(f"refusing manifest name {name!r}: reserved in the store")
         return self._repository_dir(ref.registry, ref.repository) / MANIFESTS / name
 
-    def _readable_dirs(self, ref: ImageReference) -> list[Path]:
-        """Where a repository's manifests may be read from: Docker Hub content may sit under
-        any of its names (KubeKey writes registry-1.docker.io)."""
-        written = self.manifest_path(ref, "x").parent
+    def _readable_dirs(self, ref: ImageReference, written: Path) -> list[Path]:
+        """Where a repository's manifests may be read from, besides where they are `written`:
+        Docker Hub content may sit under any of its names (KubeKey writes
+        registry-1.docker.io)."""
         if normalize_registry(ref.registry) != DOCKER_HUB:
             return [written]
         return [self.root / alias / ref.repository / MANIFESTS for alias in _HUB_DIRS]
@@ -166,8 +166,8 @@ class Store:
     def _find_manifest(self, ref: ImageReference, name: str) -> Path | None:
         """The file holding manifest `name` (tag or digest): L1 file, L2 layout entry, or
         (for a digest) an L1 tag file with that content."""
-        self.manifest_path(ref, name)  # validates the names
-        directories = self._readable_dirs(ref)
+        written = self.manifest_path(ref, name).parent  # validates the names too
+        directories = self._readable_dirs(ref, written)
         for directory in directories:
             if (directory / name).is_file():
                 return directory / name
@@ -241,6 +241,13 @@ class Store:
         return self._find_manifest(ref, digest) is not None
 
     # ---- reading -----------------------------------------------------------------------------
+
+    def read_blob(self, digest: str, size: int | None = None) -> bytes | None:
+        """A small blob's bytes (an image config), or None if the store lacks it."""
+        if not self.has_blob(digest, size):
+            return None
+        with self.open_blob(digest) as handle:
+            return handle.read()
 
     def open_blob(self, digest: str) -> BinaryIO:
         try:
@@ -369,21 +376,11 @@ class Store:
         except (ValueError, UnicodeDecodeError):
             problems.append(f"{where}: not JSON, so not a manifest")
             return None
-        if not _looks_like_manifest(content):
+        if not looks_like_manifest(content):
             problems.append(f"{where}: not an image manifest or index")
             return None
         try:
-            return Manifest.parse(raw, what=f"manifest {where}")
+            return Manifest.from_content(raw, content, what=f"manifest {where}")
         except KkImageError as exc:
             problems.append(str(exc))
             return None
-
-
-def _looks_like_manifest(content: object) -> bool:
-    """A manifest or index; `mediaType` is optional in OCI, so its shape counts too."""
-    if not isinstance(content, dict):
-        return False
-    if content.get("mediaType") in MANIFEST_TYPES:
-        return True
-    shaped = "manifests" in content or ("config" in content and "layers" in content)
-    return content.get("schemaVersion") == 2 and shaped

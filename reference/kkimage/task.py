@@ -189,9 +189,12 @@ def _credential(value: object, where: str) -> str | None:
 
 def _existing_file(value: object, where: str) -> str | None:
     text = expect_str(value, where)
-    if text is not None and not Path(text).expanduser().is_file():
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_file():
         raise TaskError(f"{where}: no such file {text!r}")
-    return str(Path(text).expanduser()) if text is not None else None
+    return str(path)
 
 
 def parse_auth_entry(value: object, where: str, warn: Warn) -> AuthEntry:

@@ -109,8 +109,8 @@ class Transport:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            # The environment is read once per host (`_proxies`, `_verify`), not per request
-            # as requests does, and ~/.netrc never supplies credentials: only `auths` does.
+            # Proxy settings are read once per host (`_proxies`), not on every request as
+            # requests does, and ~/.netrc never supplies credentials: only `auths` does.
             session.trust_env = False
             adapter = _Adapter(pool_connections=8, pool_maxsize=self.pool_size)
             session.mount("https://", adapter)

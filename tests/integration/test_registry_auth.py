@@ -101,13 +101,9 @@ def test_proxies_from_the_environment_are_used(kk, plain, store):
     ok(kk.run(pull(plain, store, [plain.auth()]), env=bypass))
 
 
-def as_user(registry, user):
-    return registry.auth(username=user, password=registry.running.users[user])
-
-
 def test_bearer_token_pull_with_a_pull_only_user(kk, token, store):
     before = len(token.running.token_server.requests)
-    ok(kk.run(pull_task(store, [token.ref("multi")], [as_user(token, "puller")])))
+    ok(kk.run(pull_task(store, [token.ref("multi")], [token.auth("puller")])))
     asked = token.running.token_server.requests[before:]
     # one token for the repository, reused for the manifest, every child and every blob
     assert [(r.user, r.scopes, r.status) for r in asked] == [
@@ -117,11 +113,11 @@ def test_bearer_token_pull_with_a_pull_only_user(kk, token, store):
 
 def test_pull_only_user_cannot_push(kk, token, tmp_path, namespace):
     store = tmp_path / "s"
-    ok(kk.run(pull_task(store, [token.ref("single-oci")], [as_user(token, "puller")])))
+    ok(kk.run(pull_task(store, [token.ref("single-oci")], [token.auth("puller")])))
     dest = f"{token.host}/{namespace}/app"
-    result = kk.run(push_task(store, dest, [as_user(token, "puller")]))
+    result = kk.run(push_task(store, dest, [token.auth("puller")]))
     failed(result, "401", "not allowed")
-    ok(kk.run(push_task(store, dest, [as_user(token, "pusher")])))
+    ok(kk.run(push_task(store, dest, [token.auth("pusher")])))
     assert token.client.tags(f"{namespace}/app") == ["v1"]
 
 

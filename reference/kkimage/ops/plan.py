@@ -126,10 +126,10 @@ def _add_blobs(plan: ImagePlan, manifest: Manifest) -> None:
 def stored_platforms(store: Store, manifest: Manifest) -> list[str]:
     """The platform of a single image manifest, read from its config in `store`."""
     config = manifest.config
-    if config is None or not store.has_blob(config["digest"], config["size"]):
+    raw = store.read_blob(config["digest"], config["size"]) if config else None
+    if raw is None:
         return []
-    with store.open_blob(config["digest"]) as handle:
-        found = spelling(config_platform(handle.read()))
+    found = spelling(config_platform(raw))
     return [found] if found else []
 
 
@@ -180,9 +180,14 @@ def finish_into_store(
         engine.warn(f"{ref}: the platform filter changed the index, stored as {stored}")
     store.write_manifest(ref, stored.store_name, plan.root)
     result.destination = f"{store.root}:{stored}"
+    return image_done(engine, store, plan, result)
+
+
+def image_done(engine: Engine, store: Store, plan: ImagePlan, result: ImageResult) -> ImageResult:
+    """Fill in what `result` says of the image written, whose config `store` holds."""
     result.destination_digest = plan.root.digest
     result.platforms = plan.platforms or stored_platforms(store, plan.root)
-    engine.progress.image_done(str(ref))
+    engine.progress.image_done(str(plan.source))
     return result
 
 

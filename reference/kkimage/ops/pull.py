@@ -84,9 +84,9 @@ def _pull_image(
     def get_config(descriptor: dict) -> bytes:
         """Read, not stored: an image the filter refuses leaves nothing behind."""
         digest = descriptor["digest"]
-        if store.has_blob(digest, descriptor["size"]):
-            with store.open_blob(digest) as handle:
-                return handle.read()
+        stored = store.read_blob(digest, descriptor["size"])
+        if stored is not None:
+            return stored
         configs[digest] = registry.read_blob(repository, digest)
         return configs[digest]
 

@@ -15,7 +15,7 @@ from ..store import Store, StoredImage
 from ..task import PushSpec
 from ..template import render_destination
 from .engine import BlobOutcome, Engine, ImageResult
-from .plan import plan_image, selected_images, stored_platforms, with_destinations
+from .plan import image_done, plan_image, selected_images, with_destinations
 
 
 class _FirstPushes:
@@ -130,10 +130,7 @@ def _push_image(
     for index in (c for c in plan.children if c.is_index):
         put(index, index.digest)
     put(plan.root, dest.tag or dest.digest or "")
-    result.destination_digest = plan.root.digest
-    result.platforms = plan.platforms or stored_platforms(store, plan.root)
-    engine.progress.image_done(str(source))
-    return result
+    return image_done(engine, store, plan, result)
 
 
 def _refuse_collisions(pairs: list[tuple[StoredImage, ImageReference]]) -> None:
