@@ -24,6 +24,9 @@ AREAS = {
 }
 PROFILES = ("plain", "basic", "tls", "token", "mtls")
 NO_REGISTRY = "none"  # cases that only use local stores
+# What every case on a profile needs of the implementation, whatever its check does: the
+# mtls registry answers no one without a client certificate.
+PROFILE_REQUIRES = {"mtls": ("client_cert",)}
 _ID = re.compile(r"(?P<prefix>[A-Z]+)-\d{3}")
 
 
@@ -40,6 +43,10 @@ class Case:
     @property
     def area(self) -> str:
         return AREAS[self.id.split("-")[0]]
+
+    def requirements(self, profile: str) -> tuple[str, ...]:
+        """The features the case needs on `profile`."""
+        return tuple(dict.fromkeys([*self.requires, *PROFILE_REQUIRES.get(profile, ())]))
 
 
 def _case(entry: dict[str, Any], source: str) -> Case:

@@ -4,6 +4,8 @@ and assertions whose failures say what was expected, what was found and how to r
 from __future__ import annotations
 
 import contextlib
+import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ from kkimage_fixtures.faultproxy import FaultProxy
 from kkimage_fixtures.target import Target
 
 from .cases import Case
+from .expectations import Expectation
 from .implementations import Implementation, Outcome
 
 CORPUS = images.corpus()
@@ -21,6 +24,10 @@ CORPUS = images.corpus()
 
 class CaseFailure(AssertionError):
     """The implementation did not do what the case requires (status: fail)."""
+
+
+class UnexpectedPass(AssertionError):
+    """A case the expectations file lists as failing passed (status: xpass)."""
 
 
 @dataclass
@@ -31,8 +38,10 @@ class CaseContext:
     tmp: Path
     namespace: str
     target: Target | None
+    expected: Expectation | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    _runs: int = 0
 
     @property
     def registry(self) -> Target:
@@ -47,11 +56,32 @@ class CaseContext:
         tasks: dict | list[dict],
         variables: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
+        *,
+        as_list: bool = True,
     ) -> Outcome:
+        """Run the implementation on `tasks`; `as_list=False` writes a single task as a
+        mapping instead of a list."""
         task_list = tasks if isinstance(tasks, list) else [tasks]
-        outcome = self.impl.run(task_list, variables or {}, self.tmp, len(self.outcomes) + 1, env)
+        outcome = self.impl.run(
+            task_list, variables or {}, self.tmp, self._number(), self._env(env), as_list
+        )
         self.outcomes.append(outcome)
         return outcome
+
+    def start(self, tasks: list[dict]) -> subprocess.Popen[str]:
+        """The implementation running `tasks` in the background (for cases that interrupt it
+        or run it twice at once); the caller waits for it."""
+        task_file, vars_file = self.impl.write(tasks, {}, self.tmp, self._number())
+        return self.impl.start(task_file, vars_file, self._env(None))
+
+    def _number(self) -> int:
+        self._runs += 1
+        return self._runs
+
+    def _env(self, env: dict[str, str] | None) -> dict[str, str]:
+        """The case's variables over those that let the implementation trust the CA."""
+        trust = self.target.trust_environment() if self.target else {}
+        return {**trust, **(env or {})}
 
     def proxy(self) -> FaultProxy:
         return self._stack.enter_context(self.registry.proxy())
@@ -62,6 +92,8 @@ class CaseContext:
     # ---- judging ------------------------------------------------------------------------------
 
     def fail(self, message: str, expected: Any = None, found: Any = None) -> CaseFailure:
+        """A verdict: what was expected and found, and how to reproduce the last run.
+        The registry's passwords never appear in it, whatever the implementation printed."""
         lines = [message]
         if expected is not None or found is not None:
             lines += [f"  expected: {_show(expected)}", f"  found:    {_show(found)}"]
@@ -77,7 +109,12 @@ class CaseContext:
                     f"  (registry profile {self.profile} at {self.target.host}; "
                     f"`kkimage registry up --profile {self.profile} --seed` gives one like it)"
                 )
-        return CaseFailure("\n".join(lines))
+        text = "\n".join(lines)
+        running = self.target.running if self.target else None
+        for password in {*running.users.values(), running.password} if running else ():
+            if password:
+                text = text.replace(password, "<password>")
+        return CaseFailure(text)
 
     def expect(self, condition: bool, message: str, expected: Any = None, found: Any = None):
         if not condition:
@@ -86,18 +123,42 @@ class CaseContext:
     def expect_equal(self, found: Any, expected: Any, message: str) -> None:
         self.expect(found == expected, message, expected, found)
 
+    def read(self, path: Path, store: Path, what: str) -> bytes:
+        """A file the implementation should have written; its absence is a verdict (fail),
+        not a harness error."""
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            missing = f"{what}: no file {_relative(path, store)}"
+            raise self.fail(missing, "a file", _holdings(store)) from None
+        except IsADirectoryError:
+            raise self.fail(f"{what}: {_relative(path, store)} is a directory") from None
+
     def succeeded(self, outcome: Outcome, what: str = "the run") -> Outcome:
         self.expect(outcome.ok, f"{what} should succeed", "exit status 0", outcome.returncode)
         return outcome
 
-    def failed_cleanly(self, outcome: Outcome, *, secrets: tuple[str, ...] = ()) -> Outcome:
-        """Non-zero exit, an error message on stderr, no traceback, no secret in any output."""
+    def failed_cleanly(
+        self, outcome: Outcome, because: str, *, secrets: tuple[str, ...] = ()
+    ) -> Outcome:
+        """Non-zero exit, an error message on stderr that names the cause (`because`, a
+        regular expression searched case-insensitively), no traceback, no secret in any output.
+
+        A run that fails for another reason than the one the case provokes has not shown
+        what the case checks: that is a failure too, not a pass.
+        """
         self.expect(not outcome.ok, "the run should fail", "a non-zero exit status", 0)
         self.expect(
             outcome.stderr.strip() != "",
             "a failure should explain itself on stderr",
             "an error message",
             "empty stderr",
+        )
+        self.expect(
+            re.search(because, outcome.stderr, re.IGNORECASE) is not None,
+            "the run failed, but its error does not name the cause the case provokes",
+            f"a message matching /{because}/",
+            _tail(outcome.stderr),
         )
         self.expect(
             "Traceback (most recent call last)" not in outcome.stderr,
@@ -118,6 +179,25 @@ class CaseContext:
 def _show(value: Any) -> str:
     text = repr(value) if not isinstance(value, str) else value
     return text if len(text) <= 400 else text[:400] + "…"
+
+
+def _holdings(store: Path, shown: int = 4) -> str:
+    """What a store holds instead, in a few words: its manifest files, not its blobs."""
+    if not store.is_dir():
+        return "no store"
+    found = sorted(
+        str(p.relative_to(store))
+        for p in store.rglob("*")
+        if p.is_file() and p.relative_to(store).parts[0] != "blobs"
+    )
+    if not found:
+        return "a store without manifests"
+    more = f" and {len(found) - shown} more" if len(found) > shown else ""
+    return "the store holds " + ", ".join(found[:shown]) + more
+
+
+def _relative(path: Path, store: Path) -> str:
+    return str(path.relative_to(store)) if path.is_relative_to(store) else str(path)
 
 
 def _tail(text: str, lines: int = 3) -> str:

@@ -4,7 +4,12 @@ The contract: `<command> run <task.yaml> [--vars <vars.yaml>]`, exit 0 for succe
 implementation is given as a command template (`--impl-cmd "mytool {task} {vars}"`), or by
 name (`--impl NAME`): `reference`, a `mutant:<name>` of the suite's own tests, or an adapter
 installed under the entry-point group `kkimage.conformance.adapters` (a callable returning an
-`Implementation`).
+`Implementation`; the project ships `kubekey`, for KubeKey's `kk`).
+
+Features are what a case may require beyond the core. The reference declares them all; an
+adapter declares its own; a command template declares none unless told (`--impl-features`),
+so that an outside implementation is judged on what it claims, never on what it was assumed
+to do.
 """
 
 from __future__ import annotations
@@ -22,8 +27,14 @@ from typing import Any
 import yaml
 
 ADAPTER_GROUP = "kkimage.conformance.adapters"
-# What a case may require. An implementation declares what it supports; None: everything.
-FEATURES = frozenset({"ca_file", "client_cert", "digest_pull", "l2_read", "proxy_env", "policy"})
+# What a case may require. An implementation declares what it supports.
+FEATURES = frozenset(
+    {"ca_file", "client_cert", "digest_pull", "l2_read", "proxy_env", "policy", "task_mapping"}
+)
+
+
+class ImplementationError(ValueError):
+    """An implementation cannot be named, found or set up (a usage error, in one line)."""
 
 
 @dataclass
@@ -51,12 +62,20 @@ class Implementation:
     after (`after`) a run: that is how mutants distort the reference."""
 
     name: str
-    features: frozenset[str] | None = None
+    features: frozenset[str] = frozenset()
     timeout: float = 600.0
     environment: dict[str, str] = field(default_factory=dict)
 
     def argv(self, task: Path, variables: Path) -> list[str]:
         raise NotImplementedError
+
+    def describe(self) -> str:
+        """What runs, for reports: the command, without the paths of one run."""
+        return self.name
+
+    def check_usable(self) -> None:
+        """Raise ImplementationError if the implementation cannot run at all (a missing
+        binary): one clear line before any case, instead of every case failing."""
 
     def prepare(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return tasks
@@ -65,7 +84,7 @@ class Implementation:
         return outcome
 
     def supports(self, feature: str) -> bool:
-        return self.features is None or feature in self.features
+        return feature in self.features
 
     def write(
         self, tasks: list[dict[str, Any]], variables: dict[str, Any], directory: Path, n: int
@@ -86,9 +105,11 @@ class Implementation:
             cwd=task_file.parent,
         )
 
-    def run(self, tasks, variables, directory: Path, n: int, env=None) -> Outcome:
+    def run(self, tasks, variables, directory: Path, n: int, env=None, as_list=True) -> Outcome:
+        """Run `tasks` as run number `n`; `as_list=False`: the file holds the one task as a
+        mapping, not a list."""
         prepared = self.prepare(tasks)
-        task_file, vars_file = _write(prepared, variables, directory, n)
+        task_file, vars_file = _write(prepared if as_list else prepared[0], variables, directory, n)
         started = time.monotonic()
         process = self.start(task_file, vars_file, env)
         try:
@@ -109,7 +130,7 @@ class Implementation:
         return self.after(prepared, outcome)
 
 
-def _write(tasks: list[dict[str, Any]], variables: dict[str, Any], directory: Path, n: int):
+def _write(tasks: list | dict, variables: dict[str, Any], directory: Path, n: int):
     task_file = directory / f"task-{n}.yaml"
     vars_file = directory / f"vars-{n}.yaml"
     task_file.write_text(yaml.safe_dump(tasks, sort_keys=False))
@@ -120,6 +141,7 @@ def _write(tasks: list[dict[str, Any]], variables: dict[str, Any], directory: Pa
 @dataclass
 class Reference(Implementation):
     name: str = "reference"
+    features: frozenset[str] = FEATURES
 
     def argv(self, task: Path, variables: Path) -> list[str]:
         return [sys.executable, "-m", "kkimage", "run", str(task), "--vars", str(variables)]
@@ -131,6 +153,9 @@ class CommandTemplate(Implementation):
 
     template: str = ""
 
+    def describe(self) -> str:
+        return self.template
+
     def argv(self, task: Path, variables: Path) -> list[str]:
         words = shlex.split(self.template)
         argv = [w.replace("{task}", str(task)).replace("{vars}", str(variables)) for w in words]
@@ -139,14 +164,25 @@ class CommandTemplate(Implementation):
         return argv
 
 
+def parse_features(text: str | None) -> frozenset[str] | None:
+    """`a,b` (or `all`, or `none`) -> the set; None when not given."""
+    if text is None:
+        return None
+    if text.strip() == "all":
+        return FEATURES
+    declared = frozenset(f.strip() for f in text.split(",") if f.strip() and f.strip() != "none")
+    if declared - FEATURES:
+        raise ImplementationError(
+            f"unknown features {', '.join(sorted(declared - FEATURES))}; "
+            f"known: {', '.join(sorted(FEATURES))}"
+        )
+    return declared
+
+
 def load_implementation(
     name: str | None, command: str | None, features: str | None, timeout: float
 ) -> Implementation:
-    declared = None if features in (None, "all") else frozenset(f for f in features.split(",") if f)
-    if declared is not None and declared - FEATURES:
-        raise ValueError(
-            f"unknown features {sorted(declared - FEATURES)}; known: {sorted(FEATURES)}"
-        )
+    declared = parse_features(features)
     if command:
         impl: Implementation = CommandTemplate(name=name or command.split()[0], template=command)
     elif name in (None, "reference"):
@@ -154,12 +190,15 @@ def load_implementation(
     elif name.startswith("mutant:"):
         from .mutants import mutant
 
-        impl = mutant(name.split(":", 1)[1])
+        try:
+            impl = mutant(name.split(":", 1)[1])
+        except ValueError as exc:
+            raise ImplementationError(str(exc)) from None
     else:
         found = [e for e in entry_points(group=ADAPTER_GROUP) if e.name == name]
         if not found:
             known = sorted(e.name for e in entry_points(group=ADAPTER_GROUP))
-            raise ValueError(
+            raise ImplementationError(
                 f"no implementation {name!r}: use reference, mutant:<name>, --impl-cmd, "
                 f"or an installed adapter ({', '.join(known) or 'none installed'})"
             )

@@ -8,8 +8,10 @@ not break other projects' pytest runs.
 
 from __future__ import annotations
 
+import os
 import platform as host_platform
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -17,16 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from . import __version__
 from .cases import AREAS, NO_REGISTRY, PROFILES, Case, load_cases
-from .implementations import FEATURES, Implementation, load_implementation
+from .expectations import Expectations, ExpectationsError, load_expectations
+from .implementations import FEATURES, Implementation, ImplementationError, load_implementation
 from .report import PROBLEMS, CaseResult, Results
 
 CASE_FIXTURE = "conformance_case"
-_EXPECTATIONS = pytest.StashKey["dict[str, dict]"]()
-_FEATURES = pytest.StashKey["str | None"]()  # from the expectations file
+_EXPECTATIONS = pytest.StashKey[Expectations]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,7 +49,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--impl-features",
         default=None,
         metavar="LIST",
-        help=f"features the implementation supports (default: all): {','.join(sorted(FEATURES))}",
+        help="features the implementation supports: all, none, or some of "
+        f"{','.join(sorted(FEATURES))} (default: the reference and adapters declare their own, "
+        "--impl-cmd declares none)",
+    )
+    add(
+        "--kk-binary",
+        default=None,
+        metavar="PATH",
+        help="--impl kubekey: the kk binary to run (default: $KKIMAGE_KK_BINARY)",
     )
     add(
         "--impl-timeout",
@@ -61,7 +70,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--expectations",
         default=None,
         metavar="FILE",
-        help="YAML of cases the implementation is known to fail (an unexpected pass fails)",
+        help="YAML of cases the implementation is known to fail, each with a reason and a "
+        "pattern for its failure (a failure for another reason, or a pass, fails the run)",
     )
     add(
         "--registry-backend",
@@ -96,24 +106,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if results_dir and not config.getoption("xmlpath", None) and not hasattr(config, "workerinput"):
         Path(results_dir).mkdir(parents=True, exist_ok=True)
         config.option.xmlpath = str(Path(results_dir) / "junit.xml")
-    expectations, features = _load_expectations(config.getoption("--expectations"))
-    config.stash[_EXPECTATIONS], config.stash[_FEATURES] = expectations, features
-    config.pluginmanager.register(Reporter(config), "kkimage-conformance-reporter")
-
-
-def _load_expectations(path: str | None) -> tuple[dict[str, dict], str | None]:
-    """Known failures by case id ({reason, profiles?}), and the features the file declares."""
-    if not path:
-        return {}, None
     try:
-        content = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise pytest.UsageError(f"--expectations {path}: {exc}") from None
-    expectations = {}
-    for case_id, entry in (content.get("cases") or {}).items():
-        expectations[case_id] = {"reason": entry} if isinstance(entry, str) else dict(entry)
-    features = content.get("features")
-    return expectations, ",".join(features) if isinstance(features, list) else features
+        config.stash[_EXPECTATIONS] = load_expectations(config.getoption("--expectations"))
+    except ExpectationsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if config.getoption("--impl") or config.getoption("--impl-cmd"):
+        _session(config)  # a usage error (no such adapter, no kk binary) now, in one line
+    config.pluginmanager.register(Reporter(config), "kkimage-conformance-reporter")
 
 
 @dataclass
@@ -127,13 +126,22 @@ class _Session:
 
 def _session(config: pytest.Config) -> _Session:
     if not hasattr(config, "_conformance_session"):
-        features = config.getoption("--impl-features") or config.stash[_FEATURES]
-        impl = load_implementation(
-            config.getoption("--impl"),
-            config.getoption("--impl-cmd"),
-            features,
-            config.getoption("--impl-timeout"),
-        )
+        expectations = config.stash[_EXPECTATIONS]
+        features = config.getoption("--impl-features") or expectations.features
+        if config.getoption("--kk-binary"):  # for the adapter, here and in xdist workers
+            os.environ["KKIMAGE_KK_BINARY"] = config.getoption("--kk-binary")
+        try:
+            impl = load_implementation(
+                config.getoption("--impl"),
+                config.getoption("--impl-cmd"),
+                features,
+                config.getoption("--impl-timeout"),
+            )
+            impl.check_usable()
+        except ImplementationError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if expectations.implementation:
+            impl.name = expectations.implementation
         profiles = tuple(p.strip() for p in config.getoption("--profiles").split(",") if p.strip())
         unknown = set(profiles) - set(PROFILES)
         if unknown:
@@ -155,14 +163,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if CASE_FIXTURE not in metafunc.fixturenames:
         return
     session = _session(metafunc.config)
-    expectations = metafunc.config.stash[_EXPECTATIONS]
     params = []
     for case in session.cases:
         for profile in case.profiles:
             if profile != NO_REGISTRY and profile not in session.profiles:
                 continue
             marks = [pytest.mark.conformance, getattr(pytest.mark, case.area)]
-            missing = [f for f in case.requires if not session.impl.supports(f)]
+            missing = [f for f in case.requirements(profile) if not session.impl.supports(f)]
             if missing:
                 marks.append(
                     pytest.mark.skip(
@@ -175,9 +182,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                         reason=f"the external registry offers profile {session.external_profile}"
                     )
                 )
-            expected = expectations.get(case.id)
-            if expected and profile in expected.get("profiles", [profile]):
-                marks.append(pytest.mark.xfail(strict=True, reason=expected["reason"]))
             params.append(pytest.param((case, profile), id=f"{case.id}-{profile}", marks=marks))
     metafunc.parametrize(CASE_FIXTURE, params)
 
@@ -251,22 +255,39 @@ def conformance_context(request: pytest.FixtureRequest, tmp_path: Path, conforma
         tmp=tmp_path,
         namespace=namespace,
         target=target,
+        expected=request.config.stash[_EXPECTATIONS].get(case.id, profile),
     ) as ctx:
         yield ctx
 
 
 def run_case(ctx) -> None:
-    """The body of every conformance test."""
+    """The body of every conformance test: the check, then the verdict against the
+    expectations file. An expected failure must fail for its stated reason; a harness error
+    stays an error whatever the file says."""
     from .checks import all_checks
-    from .context import CaseFailure
+    from .context import CaseFailure, UnexpectedPass
 
-    checks = all_checks()
+    expected = ctx.expected
     try:
-        checks[ctx.case.check](ctx, **ctx.case.params)
-    except CaseFailure:
-        raise
-    except AssertionError as exc:  # a plain assert in a check is a verdict too
-        raise ctx.fail(str(exc)) from None
+        try:
+            all_checks()[ctx.case.check](ctx, **ctx.case.params)
+        except CaseFailure:
+            raise
+        except AssertionError as exc:  # a plain assert in a check is a verdict too
+            raise ctx.fail(str(exc)) from None
+    except CaseFailure as failure:
+        if expected is None:
+            raise
+        if not expected.explains(str(failure)):
+            raise CaseFailure(
+                f"expected to fail because {expected.describe()}, but it failed otherwise:\n"
+                f"{failure}"
+            ) from None
+        pytest.xfail(expected.reason)
+    if expected is not None:
+        raise UnexpectedPass(
+            f"XPASS(strict) listed in the expectations file ({expected.reason}), but it passed"
+        )
 
 
 # ---- verdicts ---------------------------------------------------------------------------------
@@ -336,17 +357,23 @@ class Reporter:
         meta = _session(config)
         self.results.meta = {
             "implementation": meta.impl.name,
-            "command": getattr(meta.impl, "template", None) or meta.impl.name,
+            "command": meta.impl.describe(),
+            "features": sorted(meta.impl.features),
+            "features_not_declared": sorted(FEATURES - meta.impl.features),
             "harness_version": __version__,
             "registry": _registry_version(config),
             "backend": meta.backend,
             "host": f"{host_platform.system()} {host_platform.machine()}",
         }
         known = {case.id for case in meta.cases}
-        self.results.stale = sorted(set(config.stash[_EXPECTATIONS]) - known)
+        self.results.stale = sorted(set(config.stash[_EXPECTATIONS].cases) - known)
         directory = config.getoption("--results-dir")
         if directory:
-            self.results.write(Path(directory))
+            basetemp = config._tmp_path_factory.getbasetemp()  # the workers' live below it
+            local = {str(basetemp): "$TMP", sys.executable: "python"}
+            if getattr(meta.impl, "binary", None):
+                local[meta.impl.binary] = Path(meta.impl.binary).name
+            self.results.write(Path(directory), local)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput") or not self.results.cases:

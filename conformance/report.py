@@ -53,7 +53,12 @@ class Results:
 
     @property
     def verdict(self) -> str:
-        return "conforms" if self.passed else "does not conform"
+        if not self.passed:
+            return "does not conform"
+        known = sum(1 for r in self.cases.values() if r.status == "xfail")
+        if known:
+            return f"as expected: conforms but for {known} known deviation(s)"
+        return "conforms"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,9 +73,14 @@ class Results:
             ],
         }
 
-    def write(self, directory: Path) -> None:
+    def write(self, directory: Path, local: dict[str, str] | None = None) -> None:
+        """results.json (portable: each `local` text, a path of this machine, replaced by
+        its placeholder) and report.md (as run here, paths included, to reproduce)."""
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "results.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        text = json.dumps(self.to_json(), indent=2) + "\n"
+        for found, placeholder in sorted((local or {}).items(), key=lambda i: -len(i[0])):
+            text = text.replace(json.dumps(found)[1:-1], placeholder)
+        (directory / "results.json").write_text(text)
         (directory / "report.md").write_text(self.markdown())
 
     def _area_table(self) -> list[str]:
@@ -90,10 +100,13 @@ class Results:
             f"- implementation: `{meta.get('command', '?')}`",
             f"- harness: kkimage conformance {meta.get('harness_version', '?')}",
             f"- registry: {meta.get('registry', '?')} ({meta.get('backend', '?')} backend)",
+            f"- features declared: {', '.join(meta.get('features') or []) or 'none'}",
             f"- verdict: **{self.verdict}**",
             "",
             *self._area_table(),
         ]
+        if note := self.undeclared():
+            lines += ["", note]
         problems = [r for r in self.ordered() if r.status in PROBLEMS]
         if problems:
             lines += ["", "## Failures", ""]
@@ -116,11 +129,26 @@ class Results:
             lines += [f"- {case_id}" for case_id in self.stale]
         return "\n".join(lines) + "\n"
 
+    def undeclared(self) -> str | None:
+        """What the implementation did not declare and what that cost, in one sentence."""
+        missing = self.meta.get("features_not_declared")
+        if not missing:
+            return None
+        skipped = sum(
+            1 for r in self.cases.values() if r.status == "skip" and "declare" in (r.message or "")
+        )
+        return (
+            f"features not declared: {', '.join(missing)} — {skipped} case(s) skipped for them "
+            "(declare what the implementation supports with --impl-features)"
+        )
+
     def summary_lines(self) -> list[str]:
         """The terminal summary: counts by area, then each problem on one line."""
         meta = self.meta
         title = f" conformance: {meta.get('implementation') or 'implementation'} "
         lines = [title.center(78, "="), *self._area_table()]
+        if note := self.undeclared():
+            lines.append(note)
         for result in self.ordered():
             if result.status in PROBLEMS:
                 first = (result.message or "").strip().splitlines()[:1] or [""]

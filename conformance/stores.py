@@ -22,8 +22,14 @@ def manifest_file(store: Path, reference: str, name: str | None = None) -> Path:
     return store / repository / "manifests" / (name or default)
 
 
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_bytes())
+def read_json(data: bytes) -> dict:
+    """A stored manifest's JSON; not JSON at all is an empty mapping (checks then say what
+    they miss in it)."""
+    try:
+        content = json.loads(data)
+    except ValueError:
+        return {}
+    return content if isinstance(content, dict) else {}
 
 
 def blob_names(store: Path) -> set[str]:

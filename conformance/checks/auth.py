@@ -9,6 +9,7 @@ from ..context import CaseContext
 from ..stores import manifest_file
 from . import check
 from .common import (
+    CREDENTIALS,
     corpus,
     expect_pulled,
     expect_refused,
@@ -32,13 +33,13 @@ def right_credentials(ctx: CaseContext, user: str | None = None) -> None:
 def wrong_password(ctx: CaseContext) -> None:
     """Refused with a message; the password appears nowhere; nothing is written."""
     store, outcome = pull_image(ctx, [ctx.registry.auth(password=WRONG)])
-    expect_refused(ctx, store, outcome, secrets=(WRONG,))
+    expect_refused(ctx, store, outcome, CREDENTIALS, secrets=(WRONG,))
 
 
 @check
 def missing_credentials(ctx: CaseContext) -> None:
     store, outcome = pull_image(ctx, [ctx.registry.auth(username=None, password=None)])
-    expect_refused(ctx, store, outcome)
+    expect_refused(ctx, store, outcome, CREDENTIALS)
 
 
 @check
@@ -46,16 +47,16 @@ def prefix_entry_wins(ctx: CaseContext) -> None:
     """A path-prefix entry beats the host-only entry (with a wrong password)."""
     host_only = ctx.registry.auth(password=WRONG)
     prefix = ctx.registry.auth(repo=f"{ctx.registry.host}/seed")
-    _, outcome = pull_image(ctx, [host_only, prefix])
-    ctx.succeeded(outcome, "a pull where the seed/ prefix entry has the right password")
+    store, outcome = pull_image(ctx, [host_only, prefix])
+    expect_pulled(ctx, store, outcome, "a pull where the seed/ prefix entry has the right password")
 
 
 @check
 def longer_prefix_wins(ctx: CaseContext) -> None:
     short = ctx.registry.auth(repo=f"{ctx.registry.host}/seed", password=WRONG)
     long = ctx.registry.auth(repo=f"{ctx.registry.host}/seed/single-oci")
-    _, outcome = pull_image(ctx, [short, long])
-    ctx.succeeded(outcome, "a pull where the longest prefix has the right password")
+    store, outcome = pull_image(ctx, [short, long])
+    expect_pulled(ctx, store, outcome, "a pull where the longest prefix has the right password")
 
 
 @check
@@ -65,7 +66,7 @@ def unmatched_entry_not_used(ctx: CaseContext, repo: str) -> None:
     hostname = ctx.registry.host.rsplit(":", 1)[0]
     other = ctx.registry.auth(repo=repo.replace("{hostname}", hostname))
     store, outcome = pull_image(ctx, [other], skip_tls_verify=True)
-    expect_refused(ctx, store, outcome)
+    expect_refused(ctx, store, outcome, CREDENTIALS)
 
 
 @check
@@ -79,22 +80,23 @@ def credentials_stay_home(ctx: CaseContext) -> None:
         "plain_http": True,
     }
     store = ctx.path("store")
-    task = pull(
-        store, [f"{proxy.host}/seed/single-oci:v1"], [entry, ctx.registry.proxy_auth(proxy)]
-    )
+    reference = f"{proxy.host}/seed/single-oci:v1"
+    task = pull(store, [reference], [entry, ctx.registry.proxy_auth(proxy)])
     ctx.succeeded(ctx.run(task))
+    expect_root(ctx, store, reference, corpus("single-oci").root.data, "the pull")
     ctx.expect_equal(proxy.traffic.credentials, [], "requests that carried credentials")
 
 
 @check
-def redirect_carries_no_credentials(ctx: CaseContext) -> None:
-    """Blob GETs redirected to another host (a blob store) get no Authorization."""
+def redirect_carries_no_credentials(ctx: CaseContext, target_host: str) -> None:
+    """Blob GETs redirected elsewhere (a blob store) get no Authorization. `target_host`:
+    the host name the redirect names (`localhost`: another host; `127.0.0.1`: the same host
+    name on another port, another origin all the same)."""
     with ctx.registry.proxy() as front, ctx.registry.proxy() as storage:
         # the storage proxy answers anonymously where the registry would ask for credentials
         storage.upstream_auth = (ctx.registry.running.username, ctx.registry.running.password)
-        front.add(
-            Fault("redirect", path="/blobs/sha256:", method="GET", target=storage.host, times=None)
-        )
+        target = f"{target_host}:{storage.port}"
+        front.add(Fault("redirect", path="/blobs/sha256:", method="GET", target=target, times=None))
         store = ctx.path("store")
         task = pull(store, [f"{front.host}/seed/single-oci:v1"], [ctx.registry.proxy_auth(front)])
         ctx.succeeded(ctx.run(task), "a pull whose blobs are redirected")
@@ -114,7 +116,8 @@ def pull_only_user_cannot_push(ctx: CaseContext) -> None:
         ctx.run(pull(store, [ctx.registry.ref("single-oci")], [ctx.registry.auth("puller")]))
     )
     dest = f"{ctx.registry.host}/{ctx.namespace}/app"
-    ctx.failed_cleanly(ctx.run(push(store, dest, [ctx.registry.auth("puller")])))
+    outcome = ctx.run(push(store, dest, [ctx.registry.auth("puller")]))
+    ctx.failed_cleanly(outcome, CREDENTIALS + "|insufficient|scope")
     ctx.expect_equal(ctx.registry.client.tags(f"{ctx.namespace}/app"), [], "tags pushed")
 
 
@@ -139,7 +142,8 @@ def anonymous_where_allowed(ctx: CaseContext) -> None:
     ctx.succeeded(ctx.run(pull(store, [reference], [anonymous])), "an anonymous pull of public/")
     expect_root(ctx, store, reference, image.root.data, reference)
     private = ctx.path("private")
-    ctx.failed_cleanly(ctx.run(pull(private, [ctx.registry.ref("single-oci")], [anonymous])))
+    outcome = ctx.run(pull(private, [ctx.registry.ref("single-oci")], [anonymous]))
+    ctx.failed_cleanly(outcome, CREDENTIALS)
     ctx.expect(
         not manifest_file(private, ctx.registry.ref("single-oci")).exists(),
         "an anonymous pull of a private repository wrote an image",

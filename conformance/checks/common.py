@@ -15,6 +15,14 @@ SEED_DEST = (
     "{{ .module.image.src.reference.repository }}:{{ .module.image.src.reference.reference }}"
 )
 
+# What an error message must mention for a refusal to count as the one a case provokes
+# (searched case-insensitively): any implementation's wording of the cause will do, an
+# unrelated failure will not.
+TLS = r"x509|certificate|tls|ssl"
+CREDENTIALS = r"401|403|unauthori[sz]ed|authenticat|denied|forbidden|credential|password"
+NOT_FOUND = r"404|not found|unknown|no such|not exist|not in store|missing"
+DIGEST = r"digest|sha256|hash|checksum|mismatch|verif"
+
 
 def pull(store: Path, manifests: list[str], auths: list[dict] | None, **extra: Any) -> dict:
     args: dict[str, Any] = {"images_dir": str(store), "manifests": manifests, **extra}
@@ -39,10 +47,16 @@ def copy(source: Path, target: str, manifests: list[str] | None = None, **extra:
 
 
 def pull_seeded(ctx: CaseContext, names: list[str], store: Path | None = None, **extra) -> Path:
-    """Pull seed images into a store and require success."""
+    """Pull seed images into a store, and require success and every root in the store (byte
+    for byte unless a platform filter changes it): what later steps build on is there."""
     store = store or ctx.path("store")
     refs = [ctx.registry.ref(n) for n in names]
     ctx.succeeded(ctx.run(pull(store, refs, [ctx.registry.auth()], **extra)), "the pull")
+    for name, ref in zip(names, refs, strict=True):
+        if "platform" in extra:
+            ctx.read(manifest_file(store, ref), store, "the pull")
+        else:
+            expect_root(ctx, store, ref, corpus(name).root.data, "the pull")
     return store
 
 
@@ -73,11 +87,12 @@ def expect_refused(
     ctx: CaseContext,
     store: Path,
     outcome: Outcome,
+    because: str,
     what: str = "files written by a refused pull",
     secrets: tuple[str, ...] = (),
 ) -> None:
-    """The run failed cleanly and left nothing in the store."""
-    ctx.failed_cleanly(outcome, secrets=secrets)
+    """The run failed cleanly, for the reason `because` names, and left nothing in the store."""
+    ctx.failed_cleanly(outcome, because, secrets=secrets)
     ctx.expect_equal(files(store), [], what)
 
 
@@ -101,10 +116,7 @@ def children(image: images.Image, platforms: list[str]) -> list[dict]:
 
 def expect_root(ctx: CaseContext, store: Path, reference: str, data: bytes, what: str) -> None:
     path = manifest_file(store, reference)
-    ctx.expect(
-        path.is_file(), f"{what}: no file {path.relative_to(store)}", "a manifest file", "nothing"
-    )
-    found = path.read_bytes()
+    found = ctx.read(path, store, what)
     ctx.expect(
         found == data,
         f"{what}: {path.relative_to(store)} differs from the expected bytes",

@@ -5,19 +5,20 @@ from __future__ import annotations
 from ..context import CaseContext
 from ..stores import manifest_file
 from . import check
-from .common import expect_refused, fill, pull, pull_image, pull_seeded, push
+from .common import NOT_FOUND, expect_refused, fill, pull, pull_image, pull_seeded, push
 
 
 @check
-def bad_pull(ctx: CaseContext, args: dict) -> None:
-    """`args` replaces the pull arguments; `{host}` is the registry. Nothing may be written."""
+def bad_pull(ctx: CaseContext, args: dict, because: str) -> None:
+    """`args` replaces the pull arguments; `{host}` is the registry. Nothing may be written,
+    and the error names `because` (a regular expression)."""
     store = ctx.path("store")
     arguments = fill(args, ctx)
     auths = [ctx.target.auth()] if ctx.target else None
     task = {"name": "bad pull", "image": {"pull": {"images_dir": str(store), **arguments}}}
     if auths is not None and "auths" not in arguments:
         task["image"]["pull"]["auths"] = auths
-    expect_refused(ctx, store, ctx.run(task), "files written by refused input")
+    expect_refused(ctx, store, ctx.run(task), because, "files written by refused input")
     ctx.expect(
         not (ctx.tmp / "etc").exists() and not (ctx.tmp.parent / "etc").exists(),
         "something was written outside the store",
@@ -27,14 +28,27 @@ def bad_pull(ctx: CaseContext, args: dict) -> None:
 
 
 @check
-def bad_push(ctx: CaseContext, args: dict) -> None:
+def bad_push(ctx: CaseContext, args: dict, because: str) -> None:
     store = pull_seeded(ctx, ["single-oci"])
     arguments = fill(args, ctx)
     task = {
         "image": {"push": {"images_dir": str(store), "auths": [ctx.registry.auth()], **arguments}}
     }
-    ctx.failed_cleanly(ctx.run(task))
+    ctx.failed_cleanly(ctx.run(task), because)
     ctx.expect_equal(ctx.registry.client.tags(f"{ctx.namespace}/app"), [], "tags pushed")
+
+
+@check
+def no_implicit_latest(ctx: CaseContext) -> None:
+    """A reference without tag or digest is refused, although the registry has `latest`:
+    an implementation that assumes `latest` would pull it."""
+    from kkimage_fixtures import images
+
+    image = images.single("latest", seed=ctx.namespace)
+    ctx.registry.client.push(f"{ctx.namespace}/app", image, tag="latest")
+    store = ctx.path("store")
+    task = pull(store, [f"{ctx.registry.host}/{ctx.namespace}/app"], [ctx.registry.auth()])
+    expect_refused(ctx, store, ctx.run(task), r"tag|digest|latest|reference")
 
 
 @check
@@ -54,14 +68,14 @@ def unknown_keys_warn(ctx: CaseContext) -> None:
 @check
 def unknown_image(ctx: CaseContext) -> None:
     store, outcome = pull_image(ctx, [ctx.registry.auth()], "no-such-image")
-    expect_refused(ctx, store, outcome, "files written for an image that does not exist")
+    what = "files written for an image that does not exist"
+    expect_refused(ctx, store, outcome, NOT_FOUND, what)
 
 
 @check
 def bad_push_store(ctx: CaseContext) -> None:
-    ctx.failed_cleanly(
-        ctx.run(push(ctx.path("absent"), f"{ctx.registry.host}/x/y", [ctx.registry.auth()]))
-    )
+    outcome = ctx.run(push(ctx.path("absent"), f"{ctx.registry.host}/x/y", [ctx.registry.auth()]))
+    ctx.failed_cleanly(outcome, NOT_FOUND + "|absent")
 
 
 @check
@@ -96,4 +110,5 @@ def templated_password_not_shown(ctx: CaseContext) -> None:
     secret = "Xy{{.nope}}Secret"
     store = ctx.path("store")
     task = pull(store, [ctx.registry.ref("single-oci")], [ctx.registry.auth(password=secret)])
-    ctx.failed_cleanly(ctx.run(task), secrets=(secret, "Xy{{", "Secret"))
+    because = r"password|template|401|unauthori[sz]ed|credential"
+    ctx.failed_cleanly(ctx.run(task), because, secrets=(secret, "Xy{{", "Secret"))

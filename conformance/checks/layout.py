@@ -63,7 +63,7 @@ def pull_keeps_port(ctx: CaseContext) -> None:
         (store / f"{host}:{port}").is_dir(),
         "the store should hold a directory host:port",
         f"{host}:{port}/",
-        sorted(p.name for p in store.iterdir()),
+        sorted(p.name for p in store.iterdir()) if store.is_dir() else "no store",
     )
 
 
@@ -119,6 +119,13 @@ def pull_idempotent(ctx: CaseContext) -> None:
     store = ctx.path("store")
     task = pull(store, [f"{proxy.host}/seed/multi:v1"], [ctx.registry.proxy_auth(proxy)])
     ctx.succeeded(ctx.run(task), "the first pull")
+    expect_root(ctx, store, f"{proxy.host}/seed/multi:v1", corpus("multi").root.data, "first")
+    ctx.expect(
+        proxy.traffic.count("/blobs/sha256:", "GET") > 0,
+        "the first pull downloaded no blob",
+        "blob GETs",
+        0,
+    )
     before = {p: (store / p).read_bytes() for p in files(store)}
     proxy.traffic.requests.clear()
     ctx.succeeded(ctx.run(task), "the second pull")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from kkimage_fixtures import images
 
@@ -35,8 +36,7 @@ def filter_keeps(ctx: CaseContext, name: str, platform: list[str], kept: list[st
     store, outcome = _pull(ctx, name, platform)
     ctx.succeeded(outcome, f"pull with platform {platform}")
     path = manifest_file(store, ctx.registry.ref(name))
-    ctx.expect(path.is_file(), "no root written", str(path.relative_to(store)), "nothing")
-    stored = read_json(path)
+    stored = read_json(ctx.read(path, store, "the filtered root"))
     original = json.loads(image.root.data)
     ctx.expect_equal(stored.get("mediaType"), original["mediaType"], "the index's media type")
     expected = children(image, kept)
@@ -53,7 +53,8 @@ def filter_keeps_other_fields(ctx: CaseContext) -> None:
     image = corpus("annotated")
     store, outcome = _pull(ctx, "annotated", ["linux/arm64"])
     ctx.succeeded(outcome)
-    stored = read_json(manifest_file(store, ctx.registry.ref("annotated")))
+    path = manifest_file(store, ctx.registry.ref("annotated"))
+    stored = read_json(ctx.read(path, store, "the filtered root"))
     original = json.loads(image.root.data)
     for key, value in original.items():
         if key != "manifests":
@@ -69,8 +70,8 @@ def filter_is_deterministic(ctx: CaseContext) -> None:
     second, two = _pull(ctx, "multi", ["linux/amd64", "linux/arm/v7"], into="b")
     ctx.succeeded(one, "the first pull")
     ctx.succeeded(two, "the second pull")
-    a = manifest_file(first, ctx.registry.ref("multi")).read_bytes()
-    b = manifest_file(second, ctx.registry.ref("multi")).read_bytes()
+    a = ctx.read(manifest_file(first, ctx.registry.ref("multi")), first, "the first pull")
+    b = ctx.read(manifest_file(second, ctx.registry.ref("multi")), second, "the second pull")
     ctx.expect(
         a == b, "the same filter gave different index bytes", images.sha256(a), images.sha256(b)
     )
@@ -100,13 +101,7 @@ def filter_keeping_all_keeps_bytes(ctx: CaseContext) -> None:
 def strict_missing_fails(ctx: CaseContext) -> None:
     """strict (the default): a missing platform fails and writes no image."""
     store, outcome = _pull(ctx, "dockerlist", ["linux/s390x", "linux/amd64"])
-    ctx.failed_cleanly(outcome)
-    ctx.expect(
-        "s390x" in outcome.stderr,
-        "the error should name the missing platform",
-        "linux/s390x in the message",
-        outcome.stderr.strip()[-300:],
-    )
+    ctx.failed_cleanly(outcome, "s390x")
     path = manifest_file(store, ctx.registry.ref("dockerlist"))
     ctx.expect(
         not path.exists(), "a failed image must not be in the store", "no tag file", str(path)
@@ -119,19 +114,26 @@ def warn_keeps_subset(ctx: CaseContext) -> None:
     image = corpus("dockerlist")
     store, outcome = _pull(ctx, "dockerlist", ["linux/s390x", "arm64"], policy="warn")
     ctx.succeeded(outcome, "a warn-policy pull with a missing platform")
-    stored = read_json(manifest_file(store, ctx.registry.ref("dockerlist")))
-    ctx.expect_equal(stored["manifests"], children(image, ["linux/arm64/v8"]), "children kept")
+    path = manifest_file(store, ctx.registry.ref("dockerlist"))
+    stored = read_json(ctx.read(path, store, "the warn-policy pull"))
+    ctx.expect_equal(stored.get("manifests"), children(image, ["linux/arm64/v8"]), "children kept")
 
 
 @check
 def warn_nothing_matches_skips(ctx: CaseContext) -> None:
-    """warn: an image with nothing matching is skipped, and the run succeeds."""
-    store, outcome = _pull(ctx, "single-arm", ["linux/s390x"], policy="warn")
-    ctx.succeeded(outcome, "a warn-policy pull where nothing matches")
-    path = manifest_file(store, ctx.registry.ref("single-arm"))
+    """warn: an image with nothing matching is skipped, the run succeeds, and the other
+    image of the same pull, which matches, is written."""
+    store = ctx.path("store")
+    refs = [ctx.registry.ref("single-arm"), ctx.registry.ref("multi")]
+    task = pull(store, refs, [ctx.registry.auth()], platform=["linux/s390x"], policy="warn")
+    ctx.succeeded(ctx.run(task), "a warn-policy pull where one image has nothing matching")
+    path = manifest_file(store, refs[0])
     ctx.expect(
         not path.exists(), "a skipped image must not be in the store", "no tag file", str(path)
     )
+    stored = read_json(ctx.read(manifest_file(store, refs[1]), store, "the matching image"))
+    expected = children(corpus("multi"), ["linux/s390x"])
+    ctx.expect_equal(stored.get("manifests"), expected, "children kept of the matching image")
 
 
 @check
@@ -141,7 +143,8 @@ def single_manifest(ctx: CaseContext, name: str, platform: list[str], matches: b
     if matches:
         expect_pulled(ctx, store, outcome, f"{name} with platform {platform}", name)
     else:
-        expect_refused(ctx, store, outcome, "files written for a refused image (its config too)")
+        what = "files written for a refused image (its config too)"
+        expect_refused(ctx, store, outcome, "|".join(map(re.escape, platform)), what)
 
 
 @check
@@ -154,8 +157,8 @@ def digest_filtered(ctx: CaseContext) -> None:
     ctx.succeeded(ctx.run(task), "a filtered pull by digest")
     directory = manifest_file(store, reference).parent
     roots = []
-    for path in directory.iterdir():
-        content = json.loads(path.read_bytes())
+    for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+        content = read_json(path.read_bytes())
         if "manifests" in content:
             roots.append((path.name, images.sha256(path.read_bytes()), content))
     ctx.expect(len(roots) == 1, "expected one stored index", 1, [r[0] for r in roots])

@@ -9,7 +9,7 @@ from kkimage_fixtures.stores import write_store
 
 from ..context import CORPUS, CaseContext
 from . import check
-from .common import SEED_DEST, corpus, fill, pull, pull_seeded, push
+from .common import NOT_FOUND, SEED_DEST, corpus, fill, pull, pull_seeded, push
 
 
 def _pushed(ctx: CaseContext, repository: str, reference: str = "v1") -> bytes | None:
@@ -60,7 +60,8 @@ def push_src_pattern(ctx: CaseContext) -> None:
 @check
 def push_filtered_index(ctx: CaseContext) -> None:
     store = pull_seeded(ctx, ["multi"], platform=["linux/arm64"])
-    stored = (store / ctx.registry.host / "seed/multi/manifests/v1").read_bytes()
+    path = store / ctx.registry.host / "seed/multi/manifests/v1"
+    stored = ctx.read(path, store, "the filtered pull")
     dest = f"{ctx.registry.host}/{ctx.namespace}/" + SEED_DEST
     ctx.succeeded(ctx.run(push(store, dest, [ctx.registry.auth()])))
     found = _pushed(ctx, f"{ctx.namespace}/seed/multi")
@@ -166,5 +167,6 @@ def push_incomplete_store(ctx: CaseContext) -> None:
     layer = json.loads(image.root.data)["layers"][0]["digest"]
     (store / "blobs" / layer).unlink()
     dest = f"{ctx.registry.host}/{ctx.namespace}/app"
-    ctx.failed_cleanly(ctx.run(push(store, dest, [ctx.registry.auth()])))
+    outcome = ctx.run(push(store, dest, [ctx.registry.auth()]))
+    ctx.failed_cleanly(outcome, NOT_FOUND + "|" + layer.removeprefix("sha256:")[:12])
     ctx.expect_equal(ctx.registry.client.tags(f"{ctx.namespace}/app"), [], "tags pushed")

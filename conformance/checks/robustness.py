@@ -12,7 +12,7 @@ from kkimage_fixtures.faultproxy import Fault
 from ..context import CORPUS, CaseContext
 from ..stores import blob_names, damaged_blobs, manifest_file, stray_files
 from . import check
-from .common import expect_root, pull
+from .common import DIGEST, expect_root, pull
 
 
 def _big(ctx: CaseContext, size: int = 3 << 20):
@@ -41,7 +41,7 @@ def corrupt_blob_refused(ctx: CaseContext) -> None:
     proxy.add(Fault("corrupt", path=layer["digest"], method="GET", times=None))
     store = ctx.path("store")
     reference, task = _via(ctx, proxy, store, f"{ctx.namespace}/big")
-    ctx.failed_cleanly(ctx.run(task))
+    ctx.failed_cleanly(ctx.run(task), DIGEST)
     ctx.expect(
         layer["digest"] not in blob_names(store),
         "a corrupt blob was stored",
@@ -101,10 +101,11 @@ def transient_status_retried(ctx: CaseContext, status: int, retry_after: str | N
         )
     )
     store = ctx.path("store")
-    _, task = _via(ctx, proxy, store)
+    reference, task = _via(ctx, proxy, store)
     started = time.monotonic()
     ctx.succeeded(ctx.run(task), f"a pull meeting {status} twice")
     elapsed = time.monotonic() - started
+    expect_root(ctx, store, reference, CORPUS["single-oci"].root.data, f"after {status}")
     if retry_after:
         ctx.expect(
             elapsed >= 2 * float(retry_after),
@@ -121,7 +122,7 @@ def persistent_status_fails(ctx: CaseContext) -> None:
     proxy.add(Fault("status", path="/manifests/", status=503, times=None))
     store = ctx.path("store")
     _, task = _via(ctx, proxy, store)
-    ctx.failed_cleanly(ctx.run(task))
+    ctx.failed_cleanly(ctx.run(task), r"503|unavailable")
     ctx.expect(
         proxy.traffic.count("/manifests/v1", "GET") >= 2,
         "503 should be retried",
@@ -138,13 +139,20 @@ def interrupted_then_rerun(ctx: CaseContext) -> None:
     proxy.add(Fault("throttle", path=layer["digest"], rate=256 << 10, times=1))
     store = ctx.path("store")
     reference, task = _via(ctx, proxy, store, f"{ctx.namespace}/big")
-    task_file, vars_file = ctx.impl.write([task], {}, ctx.tmp, 99)
-    process = ctx.impl.start(task_file, vars_file)
+    process = ctx.start([task])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proxy.traffic.sent(layer["digest"]) < 256 << 10:
+        if process.poll() is not None:  # ended before the blob was under way: nothing to cut
+            break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
-    process.communicate()
+    _, stderr = process.communicate()
+    ctx.expect(
+        proxy.traffic.sent(layer["digest"]) >= 256 << 10,
+        "the run ended before it was interrupted in the middle of the blob",
+        "a blob transfer under way",
+        f"exit {process.returncode}: {stderr.strip()[-300:]}",
+    )
     ctx.expect(
         not manifest_file(store, reference).exists(),
         "an interrupted pull left a tag",
@@ -168,8 +176,7 @@ def concurrent_runs(ctx: CaseContext) -> None:
     store = ctx.path("store")
     names = ["multi", "shared-a", "shared-b", "dockerlist"]
     task = pull(store, [ctx.registry.ref(n) for n in names], [ctx.registry.auth()])
-    task_file, vars_file = ctx.impl.write([task], {}, ctx.tmp, 98)
-    processes = [ctx.impl.start(task_file, vars_file) for _ in range(2)]
+    processes = [ctx.start([task]) for _ in range(2)]
     for process in processes:
         _, stderr = process.communicate(timeout=ctx.impl.timeout)
         ctx.expect(

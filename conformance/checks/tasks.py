@@ -5,14 +5,15 @@ from __future__ import annotations
 from ..context import CaseContext
 from ..stores import files, manifest_file
 from . import check
-from .common import SEED_DEST, corpus, expect_pulled, expect_root, pull
+from .common import NOT_FOUND, SEED_DEST, corpus, expect_pulled, expect_root, pull
 
 
 @check
 def single_mapping_task(ctx: CaseContext) -> None:
+    """A task file holding one task, a mapping, instead of a list of tasks."""
     store = ctx.path("store")
-    task = pull(store, [ctx.registry.ref("single-oci")], [ctx.registry.auth()])["image"]
-    expect_pulled(ctx, store, ctx.run(task), "a task file holding {pull: ...} alone")
+    task = pull(store, [ctx.registry.ref("single-oci")], [ctx.registry.auth()])
+    expect_pulled(ctx, store, ctx.run(task, as_list=False), "a task file holding one mapping")
 
 
 @check
@@ -22,7 +23,10 @@ def all_operations_in_order(ctx: CaseContext) -> None:
     task = {
         "name": "all three",
         "image": {
-            "copy": {"from": {"path": str(store)}, "to": {"path": str(other)}},
+            "copy": {
+                "from": {"path": str(store), "manifests": [ctx.registry.ref("single-docker")]},
+                "to": {"path": str(other)},
+            },
             "push": {
                 "images_dir": str(store),
                 "auths": [ctx.registry.auth()],
@@ -52,7 +56,7 @@ def first_failure_stops(ctx: CaseContext) -> None:
     store = ctx.path("store")
     failing = pull(store, [ctx.registry.ref("no-such-image")], [ctx.registry.auth()])
     later = pull(ctx.path("later"), [ctx.registry.ref("single-oci")], [ctx.registry.auth()])
-    ctx.failed_cleanly(ctx.run([failing, later]))
+    ctx.failed_cleanly(ctx.run([failing, later]), NOT_FOUND + "|no-such-image")
     ctx.expect_equal(files(ctx.path("later")), [], "files written by a task after the failure")
 
 
@@ -73,7 +77,5 @@ def g2_auth_spellings(ctx: CaseContext) -> None:
     entry["registry"] = entry.pop("repo")
     entry["skip_tls_verify"] = True
     store = ctx.path("store")
-    ctx.succeeded(
-        ctx.run(pull(store, [ctx.registry.ref("single-oci")], [entry])),
-        "a pull with registry: and skip_tls_verify: in the entry",
-    )
+    outcome = ctx.run(pull(store, [ctx.registry.ref("single-oci")], [entry]))
+    expect_pulled(ctx, store, outcome, "a pull with registry: and skip_tls_verify: in the entry")

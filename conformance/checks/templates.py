@@ -38,7 +38,8 @@ def undefined_variable(ctx: CaseContext) -> None:
     """An undefined variable fails the run before anything is pushed."""
     store = pull_seeded(ctx, ["single-oci"])
     dest = f"{ctx.registry.host}/{ctx.namespace}/" + "{{ .module.image.src.reference.repo }}:v1"
-    ctx.failed_cleanly(ctx.run(push(store, dest, [ctx.registry.auth()])))
+    because = r"undefined|not defined|no value|variable|\.module\.image\.src\.reference\.repo"
+    ctx.failed_cleanly(ctx.run(push(store, dest, [ctx.registry.auth()])), because)
     catalog = ctx.registry.client.request("GET", "/v2/_catalog?n=1000", "registry:catalog:*")
     pushed = (
         [r for r in catalog.json().get("repositories", []) if r.startswith(ctx.namespace)]
@@ -52,5 +53,6 @@ def undefined_variable(ctx: CaseContext) -> None:
 def destination_collision(ctx: CaseContext) -> None:
     store = pull_seeded(ctx, ["single-oci", "single-docker"])
     dest = f"{ctx.registry.host}/{ctx.namespace}/all:latest"
-    ctx.failed_cleanly(ctx.run(push(store, dest, [ctx.registry.auth()])))
+    outcome = ctx.run(push(store, dest, [ctx.registry.auth()]))
+    ctx.failed_cleanly(outcome, r"all:latest|both|same destination|collision|conflict")
     ctx.expect_equal(ctx.registry.client.tags(f"{ctx.namespace}/all"), [], "tags pushed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..context import CaseContext
 from . import check
-from .common import expect_pulled, expect_refused, pull_image
+from .common import TLS, expect_pulled, expect_refused, pull_image
 
 # Variables that make some clients trust a bundle: `insecure` must work in spite of them.
 CA_ENVIRONMENT = {
@@ -18,7 +18,7 @@ CA_ENVIRONMENT = {
 def verified_by_default(ctx: CaseContext) -> None:
     """Without the private CA, the server's certificate is not trusted."""
     store, outcome = pull_image(ctx, [ctx.registry.auth(ca_file=None)], env=CA_ENVIRONMENT)
-    expect_refused(ctx, store, outcome)
+    expect_refused(ctx, store, outcome, TLS)
 
 
 @check
@@ -31,7 +31,7 @@ def ca_file_trusted(ctx: CaseContext) -> None:
 def other_ca_refused(ctx: CaseContext) -> None:
     other = str(ctx.registry.running.workdir / "pki" / "other-ca.crt")
     store, outcome = pull_image(ctx, [ctx.registry.auth(ca_file=other)])
-    expect_refused(ctx, store, outcome)
+    expect_refused(ctx, store, outcome, TLS)
 
 
 @check
@@ -53,32 +53,32 @@ def entry_overrides_operation(ctx: CaseContext) -> None:
     """insecure: false in the entry wins over the operation's skip_tls_verify: true."""
     auth = ctx.registry.auth(ca_file=None, insecure=False)
     store, outcome = pull_image(ctx, [auth], env=CA_ENVIRONMENT, skip_tls_verify=True)
-    expect_refused(ctx, store, outcome)
+    expect_refused(ctx, store, outcome, TLS)
 
 
-def _with_and_without(ctx: CaseContext, what: str, **without: None) -> None:
+def _with_and_without(ctx: CaseContext, what: str, because: str, **without: None) -> None:
     """The registry's own entry works; the same entry without `without` is refused."""
     store, outcome = pull_image(ctx, [ctx.registry.auth()])
     expect_pulled(ctx, store, outcome, what)
     store, outcome = pull_image(ctx, [ctx.registry.auth(**without)], into="without")
-    expect_refused(ctx, store, outcome)
+    expect_refused(ctx, store, outcome, because)
 
 
 @check
 def client_certificate(ctx: CaseContext) -> None:
-    _with_and_without(ctx, "a pull with cert_file and key_file", cert_file=None, key_file=None)
+    _with_and_without(ctx, "a pull with cert_file and key_file", TLS, cert_file=None, key_file=None)
 
 
 @check
 def plain_http_needed(ctx: CaseContext) -> None:
     """A plain-HTTP registry works with plain_http and is never reached over HTTPS."""
-    _with_and_without(ctx, "a pull with plain_http", plain_http=None)
+    _with_and_without(ctx, "a pull with plain_http", TLS + "|https", plain_http=None)
 
 
 @check
 def plain_http_against_https(ctx: CaseContext) -> None:
     store, outcome = pull_image(ctx, [ctx.registry.auth(plain_http=True)])
-    expect_refused(ctx, store, outcome)
+    expect_refused(ctx, store, outcome, r"400|https|tls|bad request")
 
 
 @check

@@ -14,23 +14,10 @@ from conformance.cases import NO_REGISTRY, lint, load_cases, spec_requirements
 from conformance.checks import all_checks
 from conformance.mutants import CATCHES
 from conformance.report import compare
+from tests.conformance.runner import PYTEST, statuses, suite
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
-PYTEST = [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider"]
 CASES = load_cases()
-
-
-def suite(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
-    """Run the suite in a subprocess; returns the process and its results.json."""
-    results = tmp_path / "results"
-    command = [*PYTEST, "-q", "--results-dir", str(results), *args]
-    process = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
-    path = results / "results.json"
-    return process, json.loads(path.read_text()) if path.exists() else {}
-
-
-def statuses(results: dict) -> dict[str, str]:
-    return {f"{c['id']}[{c['profile']}]": c["status"] for c in results.get("cases", [])}
 
 
 def test_corpus_is_consistent():
@@ -77,7 +64,7 @@ def test_failure_messages_say_what_and_how_to_reproduce(tmp_path):
 def test_expectations_are_strict_and_stale_entries_reported(tmp_path):
     expectations = tmp_path / "expectations.yaml"
     expectations.write_text(
-        "cases:\n  LAYOUT-005: 'known to fail'\n  LAYOUT-010: 'passes in fact'\n  NOPE-999: old\n"
+        "cases:\n  LAYOUT-005: 'known to fail'\n  COPY-001: 'passes in fact'\n  NOPE-999: old\n"
     )
     process, results = suite(
         tmp_path,
@@ -86,9 +73,9 @@ def test_expectations_are_strict_and_stale_entries_reported(tmp_path):
         "--expectations",
         str(expectations),
         "-k",
-        "LAYOUT-005 or LAYOUT-010",
+        "LAYOUT-005 or COPY-001",
     )
-    assert statuses(results) == {"LAYOUT-005[plain]": "xfail", "LAYOUT-010[plain]": "xpass"}
+    assert statuses(results) == {"LAYOUT-005[plain]": "xfail", "COPY-001[none]": "xpass"}
     assert process.returncode == 1  # the unexpected pass fails the run
     assert results["stale_expectations"] == ["NOPE-999"]
     assert "STALE expectation NOPE-999" in process.stdout
@@ -112,7 +99,8 @@ def test_impl_cmd_and_features(tmp_path):
         "LAYOUT-008[plain]": "skip",
         "PLAT-018[plain]": "pass",
     }
-    assert results["implementation"] == sys.executable
+    assert results["implementation"] == "python"  # the command's first word, made portable
+    assert results["command"] == "python -m kkimage run {task} --vars {vars}"
 
 
 @pytest.mark.integration

@@ -1,0 +1,23 @@
+"""Running the conformance suite as a user would: a pytest subprocess and its results.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PYTEST = [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider"]
+
+
+def suite(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run the suite in a subprocess; returns the process and its results.json."""
+    results = tmp_path / "results"
+    command = [*PYTEST, "-q", "--results-dir", str(results), *args]
+    process = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    path = results / "results.json"
+    return process, json.loads(path.read_text()) if path.exists() else {}
+
+
+def statuses(results: dict) -> dict[str, str]:
+    return {f"{c['id']}[{c['profile']}]": c["status"] for c in results.get("cases", [])}
