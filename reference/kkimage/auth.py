@@ -193,10 +193,11 @@ class Authenticator:
                     response.status_code,
                     "UNAUTHORIZED" if response.status_code == 401 else "DENIED",
                 )
-            if response.status_code != 200:
+            if response.status_code != 200:  # a 5xx is worth another try of the operation
                 raise AuthError(
                     f"token server {token_endpoint.host} answered {response.status_code}",
                     response.status_code,
+                    retryable=self.transport.retry.retries_status(response.status_code),
                 )
             try:
                 content = response.json()

@@ -14,7 +14,7 @@ from .ops import DEFAULT_JOBS, Engine, ImageResult, RunOptions, run_tasks
 from .ops.inspect import list_images, verify_store
 from .progress import progress_for
 from .store import Store
-from .task import Variables, load_yaml, parse_tasks
+from .task import Task, Variables, load_yaml, parse_mirror, parse_tasks
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -41,7 +41,9 @@ def _size(nbytes: int) -> str:
 def _human_line(result: ImageResult) -> str:
     if result.status == "skipped":
         return f"skipped {result.source}: {result.message}"
-    verb = {"pull": "pulled", "push": "pushed", "copy": "copied"}[result.operation]
+    verb = {"pull": "pulled", "push": "pushed", "copy": "copied", "mirror": "mirrored"}[
+        result.operation
+    ]
     target = "" if result.operation == "pull" else f" -> {result.destination}"
     digest = (result.destination_digest or "")[:19]
     platforms = ",".join(result.platforms) or "-"
@@ -122,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     _platform_flags(copy)
     _common(copy)
 
+    mirror = commands.add_parser(
+        "mirror", help="registry -> registry, streamed, mounting what the target has"
+    )
+    mirror.add_argument("source", metavar="SRC_REF")
+    mirror.add_argument(
+        "dest", metavar="DEST_REF", help="a reference or a template (default tag: the source's)"
+    )
+    _platform_flags(mirror)
+    _auth_flags(mirror)
+    _common(mirror)
+
     ls = commands.add_parser("ls", help="list the images in a store")
     ls.add_argument("dir", metavar="DIR")
     ls.add_argument("--json", action="store_true")
@@ -179,6 +192,20 @@ def _task_document(args: argparse.Namespace) -> Any:
     return [{"name": args.command, "image": {args.command: op}}]
 
 
+def _mirror_task(args: argparse.Namespace) -> list[Task]:
+    """`kkimage mirror`: no KubeKey G1 task says registry -> registry, so it is built here."""
+    op = {"manifests": [args.source], "dest": args.dest}
+    if args.platform is not None:
+        op["platform"] = _platforms(args.platform)
+    if args.policy:
+        op["policy"] = args.policy
+    if args.auths:
+        op["auths"] = load_yaml(args.auths, "auths file")
+    if args.skip_tls_verify:
+        op["skip_tls_verify"] = True
+    return [Task("mirror", mirror=parse_mirror(op, "mirror", _warn))]
+
+
 def _transfer(args: argparse.Namespace) -> int:
     if args.jobs < 1 or (args.max_per_registry is not None and args.max_per_registry < 1):
         raise TaskError("--jobs and --max-per-registry must be at least 1")
@@ -187,7 +214,10 @@ def _transfer(args: argparse.Namespace) -> int:
         variables.load_file(path)
     for assignment in args.var:
         variables.set(assignment)
-    tasks = parse_tasks(_task_document(args), variables.values, _warn)
+    if args.command == "mirror":
+        tasks = _mirror_task(args)
+    else:
+        tasks = parse_tasks(_task_document(args), variables.values, _warn)
     options = RunOptions(args.jobs, args.max_per_registry or args.jobs)
     progress = progress_for({"auto": None, "always": True, "never": False}[args.progress])
     report = (lambda result: None) if args.json else (lambda r: print(_human_line(r), flush=True))

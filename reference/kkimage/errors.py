@@ -57,19 +57,36 @@ class ManifestError(KkImageError):
 
 
 class DigestMismatch(KkImageError):
-    def __init__(self, what: str, expected: str, actual: str) -> None:
-        super().__init__(f"{what}: content hashes to {actual}, expected {expected}")
+    """Content that is not what its descriptor names: another digest, or another size."""
+
+    def __init__(self, what: str, expected: str, actual: str, problem: str | None = None) -> None:
+        super().__init__(f"{what}: {problem or f'content hashes to {actual}, expected {expected}'}")
         self.expected = expected
         self.actual = actual
 
 
 class RegistryError(KkImageError):
-    """An error answer from a registry, with the HTTP status and the registry's error code."""
+    """An error answer from a registry, with the HTTP status and the registry's error code.
+    `retryable`: worth another attempt (a 429 or 5xx, a lost connection); `retry_after`: the
+    seconds the registry asked to wait."""
 
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        code: str | None = None,
+        *,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        if retryable is not None:
+            self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class AuthError(RegistryError):
@@ -77,11 +94,11 @@ class AuthError(RegistryError):
 
 
 class TransportError(RegistryError):
-    pass
+    retryable = True
 
 
 class TlsError(TransportError):
-    pass
+    retryable = False
 
 
 class BrokenTransfer(TransportError):

@@ -1,4 +1,9 @@
-"""A client for one registry: the OCI distribution API calls kkimage needs."""
+"""A client for one registry: the OCI distribution API calls kkimage needs.
+
+Every operation is one `retrying` loop over whole attempts (the request, and reading its
+body): one retry budget per operation, whatever failed. A blob is read as a `VerifiedReader`
+that resumes with Range after a dropped connection, within that budget.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
 
 from .auth import Authenticator, AuthEntry, endpoint_for, select_auth
-from .errors import (
-    AuthError,
-    BrokenTransfer,
-    Cancelled,
-    DigestMismatch,
-    RegistryError,
-    TlsError,
-    TransportError,
-)
+from .blobs import CHUNK, BlobOpener, VerifiedReader
+from .errors import AuthError, BrokenTransfer, Cancelled, DigestMismatch, RegistryError
 from .manifest import ACCEPT, Manifest, check_digest
 from .reference import ImageReference
-from .store import BlobWriter
-from .transport import Endpoint, Transport
+from .transport import Endpoint, Transport, retry_after, retrying
 
-CHUNK = 1 << 20
 MAX_MANIFEST_BYTES = 4 << 20
 _STREAM_ERRORS = (
     requests.ConnectionError,
@@ -35,6 +31,10 @@ _STREAM_ERRORS = (
     urllib3.exceptions.HTTPError,
     OSError,
 )
+
+
+def _broken(what: str, exc: BaseException) -> BrokenTransfer:
+    return BrokenTransfer(f"{what}: {_short(exc)}")
 
 
 @dataclass
@@ -62,6 +62,9 @@ class Registry:
             base.netloc.lower(),
         )
 
+    def _retrying(self, attempt: Callable[[], Any]) -> Any:
+        return retrying(self.transport.retry, attempt, self.cancelled)
+
     def _send(
         self,
         method: str,
@@ -71,9 +74,8 @@ class Registry:
         headers: dict[str, str] | None = None,
         body: Callable[[], object] | bytes | None = None,
         stream: bool = False,
-        retry: bool = True,
     ) -> requests.Response:
-        """A request with the Authorization the registry wants, answering one 401.
+        """One request with the Authorization the registry wants, answering one 401.
 
         Credentials go to the registry's own URLs only: an upload Location naming another
         host (or plain HTTP) gets the request without them.
@@ -81,15 +83,21 @@ class Registry:
         trusted = self._same_origin(url)
         sent = {**(headers or {}), **(self.auth.headers(scope) if trusted else {})}
         response = self.transport.request(
-            method, url, self.endpoint, headers=sent, body=body, stream=stream, retry=retry
+            method, url, self.endpoint, headers=sent, body=body, stream=stream
         )
         if response.status_code == 401 and trusted:
             response.close()
             sent.update(self.auth.answer(response, scope))
             response = self.transport.request(
-                method, url, self.endpoint, headers=sent, body=body, stream=stream, retry=retry
+                method, url, self.endpoint, headers=sent, body=body, stream=stream
             )
         return response
+
+    def _expect(self, response: requests.Response, what: str, *ok: int) -> requests.Response:
+        """`response` if its status is one of `ok`, else its error (retryable if it is)."""
+        if response.status_code in ok:
+            return response
+        raise self._error(response, what)
 
     def _error(self, response: requests.Response, what: str) -> RegistryError:
         """One line: what failed, the status, the registry's error code and message, a hint."""
@@ -102,6 +110,8 @@ class Registry:
         except (ValueError, AttributeError, TypeError):
             if not response.headers.get("Content-Type", "").startswith("text/html"):
                 message = " ".join(response.text.split())[:120]
+        except _STREAM_ERRORS:
+            pass
         finally:
             response.close()
         status = response.status_code
@@ -120,7 +130,13 @@ class Registry:
         elif status == 404 and what.startswith("manifest"):
             text += " (no such repository, tag or digest)"
         error_type = AuthError if status in (401, 403) else RegistryError
-        return error_type(text, status, code)
+        return error_type(
+            text,
+            status,
+            code,
+            retryable=self.transport.retry.retries_status(status),
+            retry_after=retry_after(response),
+        )
 
     @staticmethod
     def scope(repository: str, actions: str = "pull") -> str:
@@ -149,66 +165,67 @@ class Registry:
         self, url: str, scope: str, headers: dict[str, str], what: str
     ) -> tuple[requests.Response, bytes]:
         """GET a small document (a manifest, a config), read whole and at most
-        MAX_MANIFEST_BYTES long; a body cut short is retried."""
-        failures = 0
-        while True:
-            response = self._send("GET", url, scope, headers=headers, stream=True)
-            if response.status_code != 200:
-                raise self._error(response, what)
+        MAX_MANIFEST_BYTES long."""
+
+        def attempt() -> tuple[requests.Response, bytes]:
+            response = self._expect(
+                self._send("GET", url, scope, headers=headers, stream=True), what, 200
+            )
             try:
                 with response:
                     raw = response.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
             except _STREAM_ERRORS as exc:
-                failures += 1
-                self._give_up_or_wait(failures, f"{what}: failed", exc)
-                continue
+                raise _broken(f"{what}: reading the answer", exc) from None
             if len(raw) > MAX_MANIFEST_BYTES:
                 raise RegistryError(f"{what} is larger than {MAX_MANIFEST_BYTES} bytes")
             return response, raw
 
-    def _give_up_or_wait(self, failures: int, failed: str, exc: BaseException) -> None:
-        """After the `failures`-th failure: raise "`failed` N times" with the last error once
-        the retry policy's attempts are spent, otherwise wait before the next attempt."""
-        if failures >= self.transport.retry.attempts:
-            raise TransportError(f"{failed} {failures} times, last: {_short(exc)}") from None
-        time.sleep(self.transport.retry.delay(failures))
+        return self._retrying(attempt)
 
     def manifest_digest(self, repository: str, reference: str, actions: str = "pull") -> str | None:
         """The digest the registry has under `reference`, or None if it has nothing there."""
-        response = self._send(
-            "HEAD",
-            self._url(repository, "manifests", reference),
-            self.scope(repository, actions),
-            headers={"Accept": ACCEPT},
-        )
-        with response:
-            if response.status_code == 404:
-                return None
-            if response.status_code != 200:
-                raise self._error(response, f"manifest {repository}:{reference}")
-            return response.headers.get("Docker-Content-Digest") or None
+        what = f"manifest {repository}:{reference}"
+
+        def attempt() -> str | None:
+            response = self._send(
+                "HEAD",
+                self._url(repository, "manifests", reference),
+                self.scope(repository, actions),
+                headers={"Accept": ACCEPT},
+            )
+            with response:
+                if response.status_code == 404:
+                    return None
+                self._expect(response, what, 200)
+                return response.headers.get("Docker-Content-Digest") or None
+
+        return self._retrying(attempt)
 
     def has_tags(self, repository: str, actions: str = "pull") -> bool:
         """False only when the registry says the repository has no tags (404)."""
-        response = self._send(
-            "GET", self._url(repository, "tags", "list"), self.scope(repository, actions)
-        )
-        with response:
-            return response.status_code != 404
+
+        def attempt() -> bool:
+            url = self._url(repository, "tags", "list")
+            with self._send("GET", url, self.scope(repository, actions)) as response:
+                return response.status_code != 404
+
+        return self._retrying(attempt)
 
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> None:
         what = f"pushing manifest {self.host}/{repository}:{reference}"
-        response = self._send(
-            "PUT",
-            self._url(repository, "manifests", reference),
-            self.scope(repository, "pull,push"),
-            headers={"Content-Type": manifest.media_type},
-            body=manifest.raw,
-        )
-        with response:
-            if response.status_code not in (200, 201, 202):
-                raise self._error(response, what)
-            stored = response.headers.get("Docker-Content-Digest")
+
+        def attempt() -> str | None:
+            response = self._send(
+                "PUT",
+                self._url(repository, "manifests", reference),
+                self.scope(repository, "pull,push"),
+                headers={"Content-Type": manifest.media_type},
+                body=manifest.raw,
+            )
+            with self._expect(response, what, 200, 201, 202):
+                return response.headers.get("Docker-Content-Digest")
+
+        stored = self._retrying(attempt)
         if stored and stored != manifest.digest:
             raise DigestMismatch(what, manifest.digest, stored)
 
@@ -227,135 +244,176 @@ class Registry:
         return raw
 
     def has_blob(self, repository: str, digest: str, actions: str = "pull") -> bool:
-        response = self._send(
-            "HEAD", self._url(repository, "blobs", digest), self.scope(repository, actions)
-        )
-        with response:
-            if response.status_code == 404:
-                return False
-            if response.status_code == 200:
-                return True
-            raise self._error(response, f"blob {repository}@{digest}")
-
-    def fetch_blob(
-        self, repository: str, digest: str, writer: BlobWriter, progress: Callable[[int], None]
-    ) -> None:
-        """Stream a blob into `writer`, resuming with Range after a dropped connection."""
         what = f"blob {repository}@{digest}"
-        failures = 0
-        with self.slots:
-            while True:
-                self._check_cancelled()
-                headers = {"Accept-Encoding": "identity"}
-                if writer.written:
-                    headers["Range"] = f"bytes={writer.written}-"
-                try:
-                    response = self._send(
-                        "GET",
-                        self._url(repository, "blobs", digest),
-                        self.scope(repository),
-                        headers=headers,
-                        stream=True,
-                    )
-                    with response:
-                        if response.status_code == 200 and writer.written:
-                            progress(-writer.written)
-                            writer.restart()  # no Range support: start over
-                        elif response.status_code == 206:
-                            if not _range_starts_at(response, writer.written):
-                                progress(-writer.written)
-                                writer.restart()
-                                raise BrokenTransfer(f"{what}: unexpected Content-Range")
-                        elif response.status_code != 200:
-                            raise self._error(response, what)
-                        for chunk in response.raw.stream(CHUNK, decode_content=False):
-                            self._check_cancelled()
-                            writer.write(chunk)
-                            progress(len(chunk))
-                    if writer.size is None or writer.written >= writer.size:
-                        return
-                    raise BrokenTransfer(f"{what}: connection closed before the end")
-                except (BrokenTransfer, *_STREAM_ERRORS) as exc:  # the request was retried already
-                    failures += 1
-                    self._give_up_or_wait(failures, f"{what}: transfer failed", exc)
+
+        def attempt() -> bool:
+            url = self._url(repository, "blobs", digest)
+            with self._send("HEAD", url, self.scope(repository, actions)) as response:
+                if response.status_code == 404:
+                    return False
+                self._expect(response, what, 200)
+                return True
+
+        return self._retrying(attempt)
+
+    def open_blob(
+        self, repository: str, descriptor: dict, progress: Callable[[int], None] | None = None
+    ) -> VerifiedReader:
+        """The blob as a verified stream; it holds one of the host's connection slots until
+        closed, and resumes with Range after a dropped connection."""
+        what = f"blob {repository}@{descriptor['digest']}"
+        raw = _ResumingBody(self, repository, descriptor, what)
+        return VerifiedReader(raw, descriptor["digest"], descriptor["size"], what, progress)
 
     def mount_blob(self, repository: str, digest: str, source_repository: str) -> str | None:
         """Ask for a cross-repository mount: None when mounted, otherwise the upload URL the
         registry opened instead (a 202), for the caller to upload to."""
         query = urlencode({"mount": digest, "from": source_repository})
-        response = self._send(
-            "POST",
-            self._url(repository, "blobs", "uploads/") + "?" + query,
-            f"{self.scope(repository, 'pull,push')} {self.scope(source_repository)}",
-        )
-        with response:
-            if response.status_code == 201:
-                return None
-            if response.status_code == 202 and response.headers.get("Location"):
+        what = f"mounting blob {digest} into {self.host}/{repository}"
+
+        def attempt() -> str | None:
+            response = self._send(
+                "POST",
+                self._url(repository, "blobs", "uploads/") + "?" + query,
+                f"{self.scope(repository, 'pull,push')} {self.scope(source_repository)}",
+            )
+            with self._expect(response, what, 201, 202):
+                if response.status_code == 201:
+                    return None
+                if not response.headers.get("Location"):
+                    raise RegistryError(f"{what}: {self.host} answered 202 without a Location")
                 return urljoin(self.endpoint.base_url, response.headers["Location"])
-            raise self._error(response, f"mounting blob {digest} into {self.host}/{repository}")
+
+        return self._retrying(attempt)
 
     def push_blob(
         self,
         repository: str,
-        digest: str,
-        size: int,
-        open_blob: Callable[[], BinaryIO],
+        descriptor: dict,
+        open_source: BlobOpener,
         upload_url: str | None = None,
     ) -> None:
-        """Monolithic upload (POST, then PUT of the whole blob streamed from the store)."""
+        """Monolithic upload: POST (unless `upload_url` is open already), then PUT of the
+        whole blob streamed from `open_source`; a failed attempt starts a new upload."""
+        digest, size = descriptor["digest"], descriptor["size"]
         what = f"pushing blob {digest} to {self.host}/{repository}"
         scope = self.scope(repository, "pull,push")
-        failures = 0
+        opened = [upload_url]
+
+        def attempt() -> None:
+            url, opened[0] = opened[0], None  # an upload session serves one attempt only
+            if url is None:
+                response = self._send("POST", self._url(repository, "blobs", "uploads/"), scope)
+                with self._expect(response, what, 202):
+                    if "Location" not in response.headers:
+                        raise RegistryError(f"{what}: {self.host} answered 202 without a Location")
+                    url = urljoin(self.endpoint.base_url, response.headers["Location"])
+            separator = "&" if "?" in url else "?"
+            response = self._send(
+                "PUT",
+                f"{url}{separator}{urlencode({'digest': digest})}",
+                scope,
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                body=open_source,
+            )
+            with self._expect(response, what, 201, 204):
+                pass
+
         with self.slots:
-            while True:
-                self._check_cancelled()
-                try:
-                    if upload_url is None:
-                        response = self._send(
-                            "POST", self._url(repository, "blobs", "uploads/"), scope
-                        )
-                        with response:
-                            if response.status_code != 202 or "Location" not in response.headers:
-                                raise self._error(response, what)
-                            upload_url = urljoin(
-                                self.endpoint.base_url, response.headers["Location"]
-                            )
-                    separator = "&" if "?" in upload_url else "?"
-                    response = self._send(
-                        "PUT",
-                        f"{upload_url}{separator}{urlencode({'digest': digest})}",
-                        scope,
-                        headers={
-                            "Content-Type": "application/octet-stream",
-                            "Content-Length": str(size),
-                        },
-                        body=open_blob,
-                        retry=False,
-                    )
-                    with response:
-                        if response.status_code in (201, 204):
-                            return
-                        if response.status_code in (400, 401, 403, 404) or (
-                            not self.transport.retry.retries_status(response.status_code)
-                        ):
-                            raise self._error(response, what)
-                        raise BrokenTransfer(f"{what}: {response.status_code}")
-                except TlsError:
-                    raise
-                except (TransportError, *_STREAM_ERRORS) as exc:
-                    failures += 1  # the upload starts over, with a new upload session
-                    upload_url = None
-                    self._give_up_or_wait(failures, f"{what}: failed", exc)
-
-    def _check_cancelled(self) -> None:
-        if self.cancelled.is_set():
-            raise Cancelled()
+            self._retrying(attempt)
 
 
-def _range_starts_at(response: requests.Response, offset: int) -> bool:
-    content_range = response.headers.get("Content-Range", "")
-    return content_range.startswith(f"bytes {offset}-")
+class _ResumingBody:
+    """The raw bytes of one blob GET, with Range resumes after dropped connections, capped at
+    the blob's size; its retry budget is the blob's, one for the whole transfer."""
+
+    def __init__(self, registry: Registry, repository: str, descriptor: dict, what: str) -> None:
+        self.registry, self.repository, self.what = registry, repository, what
+        self.digest, self.size = descriptor["digest"], descriptor["size"]
+        self.offset = 0
+        self.state = registry.transport.retry
+        self._response: requests.Response | None = None
+        self._chunks: Any = None
+        self._skip = 0  # bytes to drop from a 200 answering a Range request
+        registry.slots.acquire()
+        self._slot = True
+
+    def _open(self) -> None:
+        headers = {"Accept-Encoding": "identity"}
+        if self.offset:
+            headers["Range"] = f"bytes={self.offset}-"
+        registry = self.registry
+        response = registry._send(
+            "GET",
+            registry._url(self.repository, "blobs", self.digest),
+            registry.scope(self.repository),
+            headers=headers,
+            stream=True,
+        )
+        registry._expect(response, self.what, 200, 206)
+        self._skip = 0
+        if response.status_code == 206:
+            if not response.headers.get("Content-Range", "").startswith(f"bytes {self.offset}-"):
+                response.close()
+                raise BrokenTransfer(f"{self.what}: unexpected Content-Range")
+        else:
+            self._skip = self.offset  # no Range support: the start again, dropped
+        length = response.headers.get("Content-Length")
+        if (
+            length is not None
+            and length.isdigit()
+            and int(length) > self.size - self.offset + self._skip
+        ):
+            response.close()
+            raise DigestMismatch(
+                self.what,
+                f"{self.size} bytes",
+                length,
+                f"{registry.host} announced {length} bytes for a blob of {self.size}",
+            )
+        self._response = response
+        self._chunks = response.raw.stream(CHUNK, decode_content=False)
+
+    def read(self, size: int = CHUNK, /) -> bytes:
+        while True:
+            if self.registry.cancelled.is_set():
+                raise Cancelled()
+            try:
+                if self._response is None:
+                    self._open()
+                chunk = next(self._chunks, b"")
+            except RegistryError as error:
+                self._drop()
+                self.state = self.state.increment(error)
+            except _STREAM_ERRORS as exc:
+                self._drop()
+                self.state = self.state.increment(_broken(f"{self.what}: transfer failed", exc))
+            else:
+                if self._skip:
+                    dropped = min(self._skip, len(chunk))
+                    self._skip -= dropped
+                    chunk = chunk[dropped:]
+                    if not chunk and self._skip:
+                        continue
+                if chunk or self.offset >= self.size:
+                    self.offset += len(chunk)
+                    return chunk
+                self._drop()  # ended early: resume from here
+                self.state = self.state.increment(
+                    BrokenTransfer(f"{self.what}: connection closed before the end")
+                )
+            time.sleep(self.state.delay())
+
+    def _drop(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        self._response = self._chunks = None
+
+    def close(self) -> None:
+        self._drop()
+        if self._slot:
+            self._slot = False
+            self.registry.slots.release()
 
 
 def _short(exc: BaseException) -> str:

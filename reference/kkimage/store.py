@@ -15,7 +15,6 @@ an interrupted run leaves at most temporary files, which the next writer sweeps 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -23,9 +22,9 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-from .errors import DigestMismatch, KkImageError, StoreError
+from .blobs import CHUNK, VerifiedReader
+from .errors import KkImageError, StoreError
 from .manifest import Manifest, check_digest, looks_like_manifest, sha256_digest
 from .reference import DIGEST, DOCKER_HUB, ImageReference, normalize_registry
 
@@ -72,61 +71,6 @@ def _disk_errors(directory: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise StoreError(f"cannot write to {directory}: {exc.strerror or exc}") from None
-
-
-class BlobWriter:
-    """Receives a blob's bytes into a temporary file, hashing as it goes.
-
-    `commit` checks size and digest and renames into place; leaving the `with` block any other
-    way removes the temporary file.
-    """
-
-    def __init__(self, final: Path, digest: str, size: int | None) -> None:
-        self.final, self.digest, self.size = final, digest, size
-        self.temp = final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-        with _disk_errors(final.parent):
-            self._file: BinaryIO = open(self.temp, "wb")  # noqa: SIM115 - closed in commit/discard
-        self._hash = hashlib.sha256()
-        self.written = 0
-
-    def write(self, chunk: bytes) -> None:
-        with _disk_errors(self.final.parent):
-            self._file.write(chunk)
-        self._hash.update(chunk)
-        self.written += len(chunk)
-
-    def restart(self) -> None:
-        """Drop what was received (the server ignored a Range request and starts over)."""
-        self._file.seek(0)
-        self._file.truncate()
-        self._hash = hashlib.sha256()
-        self.written = 0
-
-    def commit(self) -> None:
-        actual = "sha256:" + self._hash.hexdigest()
-        if self.size is not None and self.written != self.size:
-            raise DigestMismatch(
-                f"blob {self.digest}", f"{self.size} bytes", f"{self.written} bytes"
-            )
-        if actual != self.digest:
-            raise DigestMismatch(f"blob {self.digest}", self.digest, actual)
-        with _disk_errors(self.final.parent):
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            os.replace(self.temp, self.final)
-
-    def discard(self) -> None:
-        self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.temp.unlink()
-
-    def __enter__(self) -> BlobWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.temp.exists():
-            self.discard()
 
 
 class Store:
@@ -214,9 +158,26 @@ class Store:
             return False
         return size is None or actual == size
 
-    def blob_writer(self, digest: str, size: int | None) -> BlobWriter:
+    def put_blob(self, reader: VerifiedReader) -> None:
+        """Store the blob `reader` streams, under its digest, once it has ended verified:
+        written to a temporary file in blobs/, fsynced, then renamed; anything else leaves
+        nothing behind."""
+        final = self.blob_path(reader.digest)
         self.prepare()
-        return BlobWriter(self.blob_path(digest), digest, size)
+        temp = final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            with _disk_errors(final.parent), open(temp, "wb") as handle:
+                while chunk := reader.read(CHUNK):
+                    handle.write(chunk)
+                if not reader.verified:
+                    reader.read_all()  # an empty blob ends before its first chunk
+                handle.flush()
+                os.fsync(handle.fileno())
+            with _disk_errors(final.parent):
+                os.replace(temp, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
 
     def write_manifest(self, ref: ImageReference, name: str, manifest: Manifest) -> None:
         """Write manifest bytes under `name` (a tag or the manifest's own digest)."""
@@ -242,18 +203,22 @@ class Store:
 
     # ---- reading -----------------------------------------------------------------------------
 
-    def read_blob(self, digest: str, size: int | None = None) -> bytes | None:
-        """A small blob's bytes (an image config), or None if the store lacks it."""
-        if not self.has_blob(digest, size):
+    def read_blob(self, descriptor: dict) -> bytes | None:
+        """A small blob's bytes (an image config), verified, or None if the store lacks it."""
+        if not self.has_blob(descriptor["digest"], descriptor["size"]):
             return None
-        with self.open_blob(digest) as handle:
-            return handle.read()
+        with self.open_blob(descriptor) as reader:
+            return reader.read_all()
 
-    def open_blob(self, digest: str) -> BinaryIO:
+    def open_blob(self, descriptor: dict, progress=None) -> VerifiedReader:
+        """The blob as a verified stream: a damaged store is refused, never propagated."""
+        digest = descriptor["digest"]
         try:
-            return open(self.blob_path(digest), "rb")
+            handle = open(self.blob_path(digest), "rb")  # noqa: SIM115 - the reader closes it
         except FileNotFoundError:
             raise StoreError(f"blob {digest} is missing from store {self.root}") from None
+        what = f"blob {digest} in store {self.root}"
+        return VerifiedReader(handle, digest, descriptor["size"], what, progress)
 
     def read_manifest(self, ref: ImageReference, name: str) -> Manifest:
         """The manifest stored under `name` (tag or digest), L1 file or L2 layout entry."""

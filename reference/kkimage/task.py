@@ -71,11 +71,24 @@ class CopySpec:
 
 
 @dataclass(frozen=True)
+class MirrorSpec:
+    """Registry -> registry (`kkimage mirror`; G2's oci:// -> oci://)."""
+
+    manifests: list[ImageReference]
+    dest: DestinationTemplate
+    platform: PlatformFilter | None
+    policy: str
+    auths: list[AuthEntry]
+    skip_tls_verify: bool
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     pull: PullSpec | None = None
     push: PushSpec | None = None
     copy: CopySpec | None = None
+    mirror: MirrorSpec | None = None
 
 
 # ---- value checks (shared wording) -----------------------------------------------------------
@@ -267,6 +280,18 @@ def parse_copy(args: dict, where: str, warn: Warn) -> CopySpec:
         pattern=_regex(target.get(pattern_key), f"{where}.to.{pattern_key}"),
         platform=_platform(args.get("platform"), f"{where}.platform"),
         policy=_policy(args.get("policy"), f"{where}.policy"),
+    )
+
+
+def parse_mirror(args: dict, where: str, warn: Warn) -> MirrorSpec:
+    """Registry -> registry: what `kkimage mirror` takes (no G1 task has it)."""
+    return MirrorSpec(
+        manifests=_references(args.get("manifests"), f"{where}: source"),
+        dest=_destination(args.get("dest"), f"{where}: destination"),
+        platform=_platform(args.get("platform"), f"{where}.platform"),
+        policy=_policy(args.get("policy"), f"{where}.policy"),
+        auths=parse_auths(args.get("auths"), f"{where}.auths", warn),
+        skip_tls_verify=bool(expect_bool(args.get("skip_tls_verify"), f"{where}.skip_tls_verify")),
     )
 
 

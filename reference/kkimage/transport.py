@@ -1,4 +1,5 @@
-"""HTTP for registries: TLS settings per endpoint, proxies from the environment, retries."""
+"""HTTP for registries: TLS settings per endpoint, proxies from the environment, and the one
+retry policy every registry operation follows (`retrying`)."""
 
 from __future__ import annotations
 
@@ -9,27 +10,29 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
 import requests.utils
 
-from .errors import TlsError, TransportError
+from .errors import Cancelled, RegistryError, TlsError, TransportError
 
 TIMEOUT = (15, 120)  # connect, and between two reads
 USER_AGENT = "kkimage/0.1"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When and how long to wait before trying a request again.
+    """When and how long to wait before trying an operation again, and how many failures it
+    has had: immutable, `increment` returns the next state (as urllib3's Retry does).
 
-    Connection failures and `statuses` are retried up to `attempts` times in all, with
-    exponential backoff and jitter; a `Retry-After` header (seconds or HTTP date) is honoured
-    up to `max_retry_after`.
+    Retryable failures (connection errors, bodies cut short, `statuses`) are tried again up
+    to `attempts` tries in all, with exponential backoff and jitter; a `Retry-After` (seconds
+    or HTTP date) is honoured up to `max_retry_after`.
     """
 
     attempts: int = 5
@@ -37,18 +40,55 @@ class RetryPolicy:
     max_backoff: float = 10.0
     max_retry_after: float = 120.0
     statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+    failures: int = 0
+    retry_after: float | None = None  # what the last failure asked for
 
     def retries_status(self, status: int) -> bool:
         return status in self.statuses
 
-    def delay(self, attempt: int, response: requests.Response | None = None) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        if response is not None:
-            after = _retry_after(response.headers.get("Retry-After"))
-            if after is not None:
-                return min(after, self.max_retry_after)
-        base = min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
+    def increment(self, error: RegistryError) -> RetryPolicy:
+        """The state after `error`; raises `error` (noting the attempts) once spent or when
+        it is not worth another try."""
+        failures = self.failures + 1
+        if not error.retryable:
+            raise error
+        if failures >= self.attempts:
+            if failures > 1:
+                error.args = (f"{error} (after {failures} attempts)",)
+            raise error
+        return replace(self, failures=failures, retry_after=error.retry_after)
+
+    def delay(self, attempt: int | None = None, response: requests.Response | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (default: the last one)."""
+        after = _retry_after(response.headers.get("Retry-After")) if response is not None else None
+        after = self.retry_after if after is None and attempt is None else after
+        if after is not None:
+            return min(after, self.max_retry_after)
+        attempt = self.failures if attempt is None else attempt
+        base = min(self.backoff * (2 ** (max(attempt, 1) - 1)), self.max_backoff)
         return base * (0.5 + random.random() / 2)
+
+
+def retrying(
+    policy: RetryPolicy,
+    attempt: Callable[[], T],
+    cancelled: threading.Event | None = None,
+) -> T:
+    """`attempt()` until it succeeds, raises what is not worth another try, or has spent the
+    policy's attempts: the one retry loop of every registry operation."""
+    state = policy
+    while True:
+        if cancelled is not None and cancelled.is_set():
+            raise Cancelled()
+        try:
+            return attempt()
+        except RegistryError as error:
+            state = state.increment(error)
+        time.sleep(state.delay())
+
+
+def retry_after(response: requests.Response) -> float | None:
+    return _retry_after(response.headers.get("Retry-After"))
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -129,51 +169,36 @@ class Transport:
         body: Body = None,
         stream: bool = False,
         allow_redirects: bool = True,
-        retry: bool = True,
     ) -> requests.Response:
-        """One request, retried on connection errors and retryable statuses.
-
-        `body` may be a callable returning a fresh body, so streamed uploads can be retried.
-        The last retryable response is returned (not raised) so the caller can report it.
-        """
-        attempts = self.retry.attempts if retry else 1
-        for attempt in range(1, attempts + 1):
-            data = body() if callable(body) else body
-            try:
-                response = self.session().request(
-                    method,
-                    url,
-                    headers=dict(headers or {}),
-                    data=data,
-                    stream=stream,
-                    allow_redirects=allow_redirects,
-                    proxies=_proxies(url),
-                    verify=_verify(endpoint.verify),
-                    cert=endpoint.cert,
-                    timeout=TIMEOUT,
-                )
-            except requests.exceptions.SSLError as exc:
-                raise TlsError(f"TLS failure talking to {endpoint.host}: {_reason(exc)}") from None
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,  # a body cut short
-                requests.exceptions.ContentDecodingError,
-            ) as exc:
-                if attempt == attempts:
-                    raise TransportError(f"cannot reach {endpoint.host}: {_reason(exc)}") from None
-                time.sleep(self.retry.delay(attempt))
-                continue
-            finally:
-                if hasattr(data, "close"):
-                    data.close()
-            if attempt < attempts and self.retry.retries_status(response.status_code):
-                delay = self.retry.delay(attempt, response)
-                response.close()
-                time.sleep(delay)
-                continue
-            return response
-        raise AssertionError("unreachable")
+        """One attempt: the response, whatever its status, or TransportError (retryable) when
+        the registry cannot be reached, TlsError (not) when TLS fails. Retries are the
+        caller's, through `retrying`. `body` may be a callable returning a fresh body."""
+        data = body() if callable(body) else body
+        try:
+            return self.session().request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                data=data,
+                stream=stream,
+                allow_redirects=allow_redirects,
+                proxies=_proxies(url),
+                verify=_verify(endpoint.verify),
+                cert=endpoint.cert,
+                timeout=TIMEOUT,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise TlsError(f"TLS failure talking to {endpoint.host}: {_reason(exc)}") from None
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,  # a body cut short
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            raise TransportError(f"cannot reach {endpoint.host}: {_reason(exc)}") from None
+        finally:
+            if hasattr(data, "close"):
+                data.close()
 
 
 @functools.cache

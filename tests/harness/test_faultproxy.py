@@ -49,6 +49,13 @@ def test_corrupt_keeps_the_length_and_changes_the_bytes(proxy):
     assert get(proxy, BLOB).content == LAYER.data  # times=1
 
 
+def test_oversize_sends_more_than_the_body_and_announces_it(proxy):
+    proxy.add(Fault("oversize", path=LAYER.digest, extra=1000))
+    response = get(proxy, BLOB)
+    assert response.headers["Content-Length"] == str(LAYER.size + 1000)
+    assert response.content == LAYER.data + bytes(1000)
+
+
 def test_cut_closes_mid_body(proxy):
     proxy.add(Fault("cut", path=LAYER.digest, after_bytes=1000))
     with pytest.raises(requests.exceptions.ChunkedEncodingError):

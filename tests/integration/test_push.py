@@ -4,7 +4,6 @@ independent reader."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 
@@ -30,8 +29,11 @@ def skopeo_raw(registry, reference: str) -> bytes:
     if shutil.which("skopeo") is None:
         pytest.fail("skopeo is required for the push cross-checks (apt-get install skopeo)")
     command = ["skopeo", "inspect", "--raw", f"docker://{registry.host}/{reference}"]
-    if registry.running.tls:
-        command.insert(3, f"--cert-dir={os.path.dirname(registry.running.ca_file)}")
+    if registry.running.tls:  # the CA alone: skopeo takes any *.key there for a client's
+        certs = registry.running.workdir / "skopeo-certs"
+        certs.mkdir(exist_ok=True)
+        shutil.copy(registry.running.ca_file, certs / "ca.crt")
+        command.insert(3, f"--cert-dir={certs}")
     else:
         command.insert(3, "--tls-verify=false")
     if registry.running.username:

@@ -13,7 +13,8 @@ import pytest
 
 from kkimage_fixtures import images
 from kkimage_fixtures.faultproxy import Fault, FaultProxy
-from tests.helpers import failed, ok, pull_task
+from kkimage_fixtures.stores import write_store
+from tests.helpers import failed, ok, pull_task, push_task
 
 from .conftest import CORPUS
 
@@ -51,6 +52,52 @@ def test_dropped_connection_is_resumed_with_range(kk, proxy, store, big):
     # resumed where it stopped: the blob crossed the proxy once, not one and a half times
     assert proxy.traffic.sent(layer["digest"]) == layer["size"]
     ok(kk("verify", store))
+
+
+def test_a_registry_sending_more_than_the_blob_is_refused_without_writing_past_it(
+    kk, proxy, store, big
+):
+    _, layer, name = big
+    proxy.add(Fault("oversize", path=layer["digest"], method="GET", extra=64 << 20, times=None))
+    failed(kk.run(pull_via(proxy, store, name)), layer["digest"], "announced")
+    assert not (store / "blobs" / layer["digest"]).exists() and no_partial_files(store)
+    # refused on the announcement: the 64 MiB more were never read (the proxy could not
+    # send them all)
+    assert proxy.traffic.sent(layer["digest"]) < 2 * layer["size"] + (16 << 20)
+
+
+def test_an_unreachable_registry_costs_the_policys_attempts_once(kk, store):
+    """One retry budget per request: the attempts of the policy (5), not a product of
+    nested loops."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    connections = []
+
+    def refuse():
+        while True:
+            try:
+                sock, _ = server.accept()
+            except OSError:
+                return
+            connections.append(1)
+            sock.close()  # before any answer: a registry that is not there
+
+    threading.Thread(target=refuse, daemon=True).start()
+    host = f"127.0.0.1:{server.getsockname()[1]}"
+    auths = [{"repo": host, "plain_http": True}]
+    source = write_store(store.parent / "source", {"quay.io/org/app:v1": CORPUS["multi"]})
+    try:
+        failed(kk.run(pull_task(store, [f"{host}/app:v1"], auths)), "after 5 attempts")
+        assert len(connections) == 5
+        connections.clear()
+        failed(kk.run(push_task(source, f"{host}/mirror/app", auths)), "after 5 attempts")
+        assert len(connections) == 5
+    finally:
+        server.close()
 
 
 def test_a_manifest_cut_short_is_fetched_again(kk, proxy, store):

@@ -5,11 +5,13 @@ answers the upload POST with a Location on the other server, which records what 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kkimage.auth import Authenticator
+from kkimage.blobs import VerifiedReader
 from kkimage.registry import Registry
 from kkimage.transport import Endpoint, RetryPolicy, Transport
 
@@ -58,8 +60,9 @@ def test_an_upload_location_on_another_host_gets_no_credentials():
         transport = Transport(retry=RetryPolicy(attempts=1))
         auth = Authenticator(transport, endpoint, "alice", "s3cret")
         registry = Registry(endpoint.host, endpoint, auth, transport, threading.Semaphore(1))
-        digest = "sha256:" + "a" * 64
-        registry.push_blob("app", digest, 3, lambda: io.BytesIO(b"abc"))
+        digest = "sha256:" + hashlib.sha256(b"abc").hexdigest()
+        blob = {"digest": digest, "size": 3}
+        registry.push_blob("app", blob, lambda: VerifiedReader(io.BytesIO(b"abc"), digest, 3, "b"))
         assert seen == [None]
     finally:
         registry_server.shutdown()

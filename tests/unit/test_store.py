@@ -1,8 +1,10 @@
+import io
 import json
 import os
 
 import pytest
 
+from kkimage.blobs import VerifiedReader
 from kkimage.errors import DigestMismatch, StoreError
 from kkimage.manifest import Manifest
 from kkimage.reference import parse_reference
@@ -14,33 +16,32 @@ MULTI = images.multi_arch("multi", platforms=(("linux", "amd64", None), ("linux"
 SINGLE = images.single("single")
 
 
-def test_blob_writer_renames_only_verified_content(tmp_path):
+def reader(data: bytes, digest: str, size: int) -> VerifiedReader:
+    return VerifiedReader(io.BytesIO(data), digest, size, "blob")
+
+
+def test_put_blob_renames_only_verified_content(tmp_path):
     store = Store(tmp_path)
-    store.prepare()
     blob = images.Content("x", b"hello")
-    with store.blob_writer(blob.digest, blob.size) as writer:
-        writer.write(b"hel")
-        writer.write(b"lo")
-        writer.commit()
+    store.put_blob(reader(b"hello", blob.digest, blob.size))
     assert store.blob_path(blob.digest).read_bytes() == b"hello"
     bad = images.Content("x", b"other")
-    with pytest.raises(DigestMismatch), store.blob_writer(bad.digest, bad.size) as writer:
-        writer.write(b"OTHER")
-        writer.commit()
+    with pytest.raises(DigestMismatch):
+        store.put_blob(reader(b"OTHER", bad.digest, bad.size))
     assert sorted(os.listdir(tmp_path / "blobs")) == [blob.digest]  # no temp file left behind
 
 
-def test_short_blob_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("data", "problem"), [(b"hell", "ended after 4 of the 5 bytes"), (b"hello!", "more than the 5")]
+)
+def test_a_blob_of_another_size_is_refused_and_never_read_past_its_size(tmp_path, data, problem):
     store = Store(tmp_path)
-    store.prepare()
     blob = images.Content("x", b"hello")
-    with (
-        pytest.raises(DigestMismatch, match="5 bytes"),
-        store.blob_writer(blob.digest, 5) as writer,
-    ):
-        writer.write(b"hell")
-        writer.commit()
+    source = io.BytesIO(data + b"x" * (10 << 20) if len(data) > 5 else data)
+    with pytest.raises(DigestMismatch, match=problem):
+        store.put_blob(VerifiedReader(source, blob.digest, 5, "blob"))
     assert os.listdir(tmp_path / "blobs") == []
+    assert source.tell() <= 6  # a source sending more is not read to its end
 
 
 def test_prepare_sweeps_only_dead_writers_temp_files(tmp_path):
@@ -134,15 +135,22 @@ def test_a_full_disk_is_a_store_error_and_leaves_nothing(tmp_path, monkeypatch):
     store = Store(tmp_path)
     blob = images.Content("x", b"hello")
 
-    def full(chunk):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    class Full(io.BytesIO):
+        def read(self, size=-1):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    with (
-        pytest.raises(StoreError, match="No space left on device"),
-        store.blob_writer(blob.digest, blob.size) as writer,
-    ):
-        monkeypatch.setattr(writer._file, "write", full)
-        writer.write(b"hello")
+    real_open = open
+
+    def open_full(path, mode="r", *args, **kwargs):
+        handle = real_open(path, mode, *args, **kwargs)
+        if "w" in mode:
+            monkeypatch.setattr(handle, "write", Full().read)
+        return handle
+
+    monkeypatch.setattr("builtins.open", open_full)
+    with pytest.raises(StoreError, match="No space left on device"):
+        store.put_blob(reader(b"hello", blob.digest, blob.size))
+    monkeypatch.undo()
     assert os.listdir(tmp_path / "blobs") == []
 
 

@@ -1,4 +1,4 @@
-"""Running tasks: each task's pull, push and copy, in that order, sharing one engine."""
+"""Running tasks: each task's pull, push, copy and mirror, in that order, sharing one engine."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..registry import Registries
-from ..task import PullSpec, PushSpec, Task
+from ..task import MirrorSpec, PullSpec, PushSpec, Task
 from ..transport import Transport
 from .copy import copy
 from .engine import Engine, ImageResult
+from .mirror import mirror
 from .pull import pull
 from .push import push
 
@@ -34,7 +35,7 @@ def run_tasks(
 ) -> list[ImageResult]:
     transport = Transport(pool_size=max(options.jobs, options.connections_per_registry))
 
-    def registries(spec: PullSpec | PushSpec) -> Registries:
+    def registries(spec: PullSpec | PushSpec | MirrorSpec) -> Registries:
         return Registries(
             spec.auths,
             spec.skip_tls_verify,
@@ -57,6 +58,8 @@ def run_tasks(
             done(push(engine, registries(task.push), task.push, variables))
         if task.copy:
             done(copy(engine, task.copy, variables))
+        if task.mirror:
+            done(mirror(engine, registries(task.mirror), task.mirror, variables))
     return results
 
 

@@ -15,16 +15,10 @@ from typing import Any, TypeVar
 
 from ..errors import KkImageError
 from ..progress import Progress
+from ..transports import BlobOutcome
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass
-class BlobOutcome:
-    transferred: int = 0  # bytes sent or received
-    skipped: int = 0  # bytes already at the destination
-    mounted: int = 0  # bytes mounted from another repository of the registry
 
 
 @dataclass

@@ -31,7 +31,7 @@ def list_images(store: Store) -> list[ImageListing]:
         if manifest.is_index:
             platforms = spellings(manifest.children)
         else:
-            platforms = stored_platforms(store, manifest)
+            platforms = stored_platforms(store.read_blob, manifest)
         listings.append(
             ImageListing(str(image.reference), manifest.digest, manifest.media_type, platforms)
         )

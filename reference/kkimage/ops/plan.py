@@ -35,14 +35,6 @@ class ImagePlan:
     platforms: list[str] = field(default_factory=list)
     skipped: str | None = None  # warn policy: why nothing is transferred
 
-    @property
-    def stored_reference(self) -> ImageReference:
-        """Where the root is written: under the source's tag, else under its own digest
-        (which differs from the source digest when a platform filter changed the index)."""
-        if self.source.tag:
-            return self.source.with_tag(self.source.tag)
-        return self.source.with_digest(self.root.digest)
-
 
 def config_platform(raw: bytes) -> dict | None:
     """The parsed image config, for its os/architecture/variant; None if it is not JSON."""
@@ -123,10 +115,10 @@ def _add_blobs(plan: ImagePlan, manifest: Manifest) -> None:
             known.add(blob["digest"])
 
 
-def stored_platforms(store: Store, manifest: Manifest) -> list[str]:
-    """The platform of a single image manifest, read from its config in `store`."""
+def stored_platforms(read_config: Callable[[dict], bytes | None], manifest: Manifest) -> list[str]:
+    """The platform of a single image manifest, read from its config by `read_config`."""
     config = manifest.config
-    raw = store.read_blob(config["digest"], config["size"]) if config else None
+    raw = read_config(config) if config else None
     if raw is None:
         return []
     found = spelling(config_platform(raw))
@@ -164,31 +156,6 @@ def with_destinations(
             exc.add_context(f"{operation} {image.reference}")
             raise
     return pairs
-
-
-def finish_into_store(
-    engine: Engine, store: Store, plan: ImagePlan, result: ImageResult
-) -> ImageResult:
-    """Write a planned image whose blobs are in `store`: children first, the root last, so
-    that the image is complete once it has a name. Fills in `result`."""
-    ref = plan.source
-    for child in plan.children:
-        if not store.has_manifest(ref, child.digest):
-            store.write_manifest(ref, child.digest, child)
-    stored = plan.stored_reference
-    if stored.digest and stored.digest != plan.source_digest:
-        engine.warn(f"{ref}: the platform filter changed the index, stored as {stored}")
-    store.write_manifest(ref, stored.store_name, plan.root)
-    result.destination = f"{store.root}:{stored}"
-    return image_done(engine, store, plan, result)
-
-
-def image_done(engine: Engine, store: Store, plan: ImagePlan, result: ImageResult) -> ImageResult:
-    """Fill in what `result` says of the image written, whose config `store` holds."""
-    result.destination_digest = plan.root.digest
-    result.platforms = plan.platforms or stored_platforms(store, plan.root)
-    engine.progress.image_done(str(plan.source))
-    return result
 
 
 def skipped(engine: Engine, plan: ImagePlan, result: ImageResult) -> ImageResult:
