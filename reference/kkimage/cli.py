@@ -14,7 +14,16 @@ from .ops import DEFAULT_JOBS, Engine, ImageResult, RunOptions, run_tasks
 from .ops.inspect import list_images, verify_store
 from .progress import progress_for
 from .store import Store
-from .task import Task, Variables, load_yaml, parse_mirror, parse_tasks
+from .task import (
+    ARCHIVE_FORMATS,
+    Task,
+    Variables,
+    load_yaml,
+    parse_export,
+    parse_import,
+    parse_mirror,
+    parse_tasks,
+)
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -41,9 +50,14 @@ def _size(nbytes: int) -> str:
 def _human_line(result: ImageResult) -> str:
     if result.status == "skipped":
         return f"skipped {result.source}: {result.message}"
-    verb = {"pull": "pulled", "push": "pushed", "copy": "copied", "mirror": "mirrored"}[
-        result.operation
-    ]
+    verb = {
+        "pull": "pulled",
+        "push": "pushed",
+        "copy": "copied",
+        "mirror": "mirrored",
+        "export": "exported",
+        "import": "imported",
+    }[result.operation]
     target = "" if result.operation == "pull" else f" -> {result.destination}"
     digest = (result.destination_digest or "")[:19]
     platforms = ",".join(result.platforms) or "-"
@@ -135,6 +149,23 @@ def build_parser() -> argparse.ArgumentParser:
     _auth_flags(mirror)
     _common(mirror)
 
+    export = commands.add_parser(
+        "export", help="local store -> an OCI layout, OCI archive or Docker archive"
+    )
+    export.add_argument("manifests", nargs="*", metavar="IMAGE", help="default: every image")
+    export.add_argument("--images-dir", required=True, metavar="DIR")
+    export.add_argument("--format", required=True, choices=ARCHIVE_FORMATS)
+    export.add_argument("--output", required=True, metavar="PATH")
+    _platform_flags(export)
+    _common(export)
+
+    import_ = commands.add_parser(
+        "import", help="an OCI layout, OCI archive or Docker archive -> local store"
+    )
+    import_.add_argument("path", metavar="PATH", help="its format is recognized from its content")
+    import_.add_argument("--images-dir", required=True, metavar="DIR")
+    _common(import_)
+
     ls = commands.add_parser("ls", help="list the images in a store")
     ls.add_argument("dir", metavar="DIR")
     ls.add_argument("--json", action="store_true")
@@ -192,6 +223,21 @@ def _task_document(args: argparse.Namespace) -> Any:
     return [{"name": args.command, "image": {args.command: op}}]
 
 
+def _archive_task(args: argparse.Namespace) -> list[Task]:
+    """`kkimage export` and `import`: operations of kkimage's own, built here."""
+    if args.command == "import":
+        spec = parse_import({"images_dir": args.images_dir, "path": args.path}, "import")
+        return [Task("import", import_=spec)]
+    op = {"images_dir": args.images_dir, "format": args.format, "output": args.output}
+    if args.manifests:
+        op["manifests"] = args.manifests
+    if args.platform is not None:
+        op["platform"] = _platforms(args.platform)
+    if args.policy:
+        op["policy"] = args.policy
+    return [Task("export", export=parse_export(op, "export"))]
+
+
 def _mirror_task(args: argparse.Namespace) -> list[Task]:
     """`kkimage mirror`: no KubeKey G1 task says registry -> registry, so it is built here."""
     op = {"manifests": [args.source], "dest": args.dest}
@@ -216,6 +262,8 @@ def _transfer(args: argparse.Namespace) -> int:
         variables.set(assignment)
     if args.command == "mirror":
         tasks = _mirror_task(args)
+    elif args.command in ("export", "import"):
+        tasks = _archive_task(args)
     else:
         tasks = parse_tasks(_task_document(args), variables.values, _warn)
     options = RunOptions(args.jobs, args.max_per_registry or args.jobs)

@@ -82,6 +82,29 @@ class MirrorSpec:
     skip_tls_verify: bool
 
 
+ARCHIVE_FORMATS = ("oci-layout", "oci-archive", "docker-archive")
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """Store -> an OCI layout, OCI archive or Docker archive (`kkimage export`)."""
+
+    images_dir: Path
+    manifests: list[ImageReference] | None  # None: every image of the store
+    format: str
+    output: Path
+    platform: PlatformFilter | None
+    policy: str
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    """An OCI layout, OCI archive or Docker archive -> store (`kkimage import`)."""
+
+    images_dir: Path
+    path: Path
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -89,6 +112,8 @@ class Task:
     push: PushSpec | None = None
     copy: CopySpec | None = None
     mirror: MirrorSpec | None = None
+    export: ExportSpec | None = None
+    import_: ImportSpec | None = None
 
 
 # ---- value checks (shared wording) -----------------------------------------------------------
@@ -292,6 +317,30 @@ def parse_mirror(args: dict, where: str, warn: Warn) -> MirrorSpec:
         policy=_policy(args.get("policy"), f"{where}.policy"),
         auths=parse_auths(args.get("auths"), f"{where}.auths", warn),
         skip_tls_verify=bool(expect_bool(args.get("skip_tls_verify"), f"{where}.skip_tls_verify")),
+    )
+
+
+def parse_export(args: dict, where: str) -> ExportSpec:
+    text = expect_str(args.get("format"), f"{where}.format")
+    if text not in ARCHIVE_FORMATS:
+        raise TaskError(
+            f"{where}.format: expected one of {', '.join(ARCHIVE_FORMATS)}, got {text!r}"
+        )
+    manifests = args.get("manifests")
+    return ExportSpec(
+        images_dir=_store_dir(args.get("images_dir"), f"{where}.images_dir"),
+        manifests=_references(manifests, f"{where}.manifests") if manifests else None,
+        format=text,
+        output=_store_dir(args.get("output"), f"{where}.output"),
+        platform=_platform(args.get("platform"), f"{where}.platform"),
+        policy=_policy(args.get("policy"), f"{where}.policy"),
+    )
+
+
+def parse_import(args: dict, where: str) -> ImportSpec:
+    return ImportSpec(
+        images_dir=_store_dir(args.get("images_dir"), f"{where}.images_dir"),
+        path=_store_dir(args.get("path"), f"{where}.path"),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from ..registry import Registries
 from ..task import MirrorSpec, PullSpec, PushSpec, Task
 from ..transport import Transport
+from .archive import export, import_
 from .copy import copy
 from .engine import Engine, ImageResult
 from .mirror import mirror
@@ -60,6 +61,10 @@ def run_tasks(
             done(copy(engine, task.copy, variables))
         if task.mirror:
             done(mirror(engine, registries(task.mirror), task.mirror, variables))
+        if task.export:
+            done(export(engine, task.export))
+        if task.import_:
+            done(import_(engine, task.import_))
     return results
 
 
