@@ -21,6 +21,7 @@ AREAS = {
     "ERR": "errors",
     "REL": "robustness",
     "TASK": "tasks",
+    "ARCH": "archives",
 }
 PROFILES = ("plain", "basic", "tls", "token", "mtls")
 NO_REGISTRY = "none"  # cases that only use local stores

@@ -68,6 +68,14 @@ class CaseContext:
         self.outcomes.append(outcome)
         return outcome
 
+    def command(self, *args: object) -> Outcome:
+        """One of the implementation's own commands (feature `archives`), in the case's
+        space: `export ...`, `import ...`."""
+        words = [str(arg) for arg in args]
+        outcome = self.impl.run_command(words, self.tmp, self._env(None))
+        self.outcomes.append(outcome)
+        return outcome
+
     def start(self, tasks: list[dict]) -> subprocess.Popen[str]:
         """The implementation running `tasks` in the background (for cases that interrupt it
         or run it twice at once); the caller waits for it."""
@@ -99,8 +107,9 @@ class CaseContext:
             lines += [f"  expected: {_show(expected)}", f"  found:    {_show(found)}"]
         if self.outcomes:
             last = self.outcomes[-1]
+            if last.task_file is not None:
+                lines.append(f"  task file: {last.task_file}")
             lines += [
-                f"  task file: {last.task_file}",
                 f"  reproduce: {last.command}",
                 f"  exit status {last.returncode}; stderr: {_tail(last.stderr)}",
             ]

@@ -29,7 +29,16 @@ import yaml
 ADAPTER_GROUP = "kkimage.conformance.adapters"
 # What a case may require. An implementation declares what it supports.
 FEATURES = frozenset(
-    {"ca_file", "client_cert", "digest_pull", "l2_read", "proxy_env", "policy", "task_mapping"}
+    {
+        "archives",  # `<command> export ...` and `<command> import ...`, as kkimage has them
+        "ca_file",
+        "client_cert",
+        "digest_pull",
+        "l2_read",
+        "policy",
+        "proxy_env",
+        "task_mapping",
+    }
 )
 
 
@@ -44,8 +53,8 @@ class Outcome:
     stdout: str
     stderr: str
     duration: float
-    task_file: Path
-    vars_file: Path
+    task_file: Path | None  # None: a command without a task file (export, import)
+    vars_file: Path | None
 
     @property
     def ok(self) -> bool:
@@ -92,17 +101,46 @@ class Implementation:
         """The task and variables files of run `n`, the tasks as `prepare` makes them."""
         return _write(self.prepare(tasks), variables, directory, n)
 
+    def command(self, args: list[str]) -> list[str]:
+        """The argv of one of kkimage's own commands (`export ...`, `import ...`): for
+        implementations declaring the feature `archives`."""
+        raise NotImplementedError(f"{self.name} has no command line for {args[:1]}")
+
+    def after_command(self, args: list[str], outcome: Outcome) -> Outcome:
+        """What a mutant distorts after a command."""
+        return outcome
+
     def start(self, task_file: Path, vars_file: Path, env: dict[str, str] | None = None):
         """The implementation as a running process (for cases that interrupt it), working in
         the task file's directory: a relative path it writes to stays in the case's space."""
+        return self._spawn(self.argv(task_file, vars_file), task_file.parent, env)
+
+    def _spawn(self, argv: list[str], cwd: Path, env: dict[str, str] | None):
         environment = {**os.environ, **self.environment, **(env or {})}
         return subprocess.Popen(
-            self.argv(task_file, vars_file),
+            argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=environment,
-            cwd=task_file.parent,
+            cwd=cwd,
+        )
+
+    def _finish(self, process: subprocess.Popen, task_file, vars_file, started: float) -> Outcome:
+        try:
+            stdout, stderr = process.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            stderr += f"\n[conformance: killed after {self.timeout:.0f} s]"
+        return Outcome(
+            process.args,
+            process.returncode,
+            stdout,
+            stderr,
+            time.monotonic() - started,
+            task_file,
+            vars_file,
         )
 
     def run(self, tasks, variables, directory: Path, n: int, env=None, as_list=True) -> Outcome:
@@ -112,22 +150,13 @@ class Implementation:
         task_file, vars_file = _write(prepared if as_list else prepared[0], variables, directory, n)
         started = time.monotonic()
         process = self.start(task_file, vars_file, env)
-        try:
-            stdout, stderr = process.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, stderr = process.communicate()
-            stderr += f"\n[conformance: killed after {self.timeout:.0f} s]"
-        outcome = Outcome(
-            process.args,
-            process.returncode,
-            stdout,
-            stderr,
-            time.monotonic() - started,
-            task_file,
-            vars_file,
-        )
-        return self.after(prepared, outcome)
+        return self.after(prepared, self._finish(process, task_file, vars_file, started))
+
+    def run_command(self, args: list[str], directory: Path, env=None) -> Outcome:
+        """One of kkimage's own commands (feature `archives`), in `directory`."""
+        started = time.monotonic()
+        process = self._spawn(self.command(args), directory, env)
+        return self.after_command(args, self._finish(process, None, None, started))
 
 
 def _write(tasks: list | dict, variables: dict[str, Any], directory: Path, n: int):
@@ -144,7 +173,10 @@ class Reference(Implementation):
     features: frozenset[str] = FEATURES
 
     def argv(self, task: Path, variables: Path) -> list[str]:
-        return [sys.executable, "-m", "kkimage", "run", str(task), "--vars", str(variables)]
+        return self.command(["run", str(task), "--vars", str(variables)])
+
+    def command(self, args: list[str]) -> list[str]:
+        return [sys.executable, "-m", "kkimage", *args]
 
 
 @dataclass
@@ -162,6 +194,13 @@ class CommandTemplate(Implementation):
         if not any("{task}" in w for w in words):
             argv += ["run", str(task), "--vars", str(variables)]  # the bare contract
         return argv
+
+    def command(self, args: list[str]) -> list[str]:
+        """The bare contract's command (a template without {task}), then `args`."""
+        words = shlex.split(self.template)
+        if any("{task}" in w for w in words):
+            raise NotImplementedError("--impl-cmd with {task} has no command line for archives")
+        return [*words, *args]
 
 
 def parse_features(text: str | None) -> frozenset[str] | None:

@@ -227,6 +227,44 @@ class AlwaysInsecure(Mutant):
 
 
 @dataclass
+class ShortArchiveNames(Mutant):
+    """Names exported images by their tag alone (`ref.name: v1`, no containerd name), as a
+    tool that follows the OCI spec's example and forgets the readers would."""
+
+    def after_command(self, args, outcome):
+        if args[:1] != ["export"] or not outcome.ok:
+            return outcome
+        output = Path(args[args.index("--output") + 1])
+        if output.is_dir():
+            index = output / "index.json"
+            index.write_bytes(_shorten(index.read_bytes()))
+        elif output.is_file():
+            _rewrite_member(output, "index.json", _shorten)
+        return outcome
+
+
+def _shorten(data: bytes) -> bytes:
+    index = json.loads(data)
+    for entry in index.get("manifests", []):
+        name = entry.get("annotations", {}).get("org.opencontainers.image.ref.name", "")
+        entry["annotations"] = {"org.opencontainers.image.ref.name": name.rsplit(":", 1)[-1]}
+    return json.dumps(index).encode()
+
+
+def _rewrite_member(archive: Path, name: str, change) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
+    with tarfile.open(archive, "w") as tar:
+        for member, data in members:
+            data = change(data) if member.name == name else data
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+
+
+@dataclass
 class ExitZero(Mutant):
     """Reports success whatever happened."""
 
@@ -251,6 +289,7 @@ CATCHES = {
     "first-auth-fallback": (FirstAuthFallback, ("AUTH-006",)),
     "always-insecure": (AlwaysInsecure, ("TLS-001", "TLS-003")),
     "exit-zero": (ExitZero, ("ERR-001", "AUTH-002")),
+    "short-archive-names": (ShortArchiveNames, ("ARCH-001", "ARCH-002")),
 }
 
 

@@ -79,3 +79,17 @@ def files(store: Path) -> list[str]:
     if not store.is_dir():
         return []
     return sorted(str(p.relative_to(store)) for p in store.rglob("*") if p.is_file())
+
+
+def archive_files(path: Path) -> dict[str, bytes]:
+    """Every file of an OCI layout directory or of a tar archive, by its name in it."""
+    import tarfile
+
+    if path.is_dir():
+        return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    with tarfile.open(path) as archive:
+        return {
+            m.name.removeprefix("./"): archive.extractfile(m).read()  # type: ignore[union-attr]
+            for m in archive.getmembers()
+            if m.isfile()
+        }

@@ -16,6 +16,7 @@ def check(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def all_checks() -> dict[str, Callable[..., Any]]:
     from . import (  # noqa: F401
+        archives,
         auth,
         copy,
         errors,

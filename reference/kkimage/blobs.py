@@ -44,7 +44,7 @@ class VerifiedReader:
         self.progress = progress
         self.read_bytes = 0
         self.verified = False
-        self._hash = hashlib.sha256()
+        self._hash: hashlib._Hash | None = hashlib.sha256()
 
     def read(self, size: int = CHUNK) -> bytes:
         if self.verified:
@@ -57,7 +57,8 @@ class VerifiedReader:
         if not chunk:
             self._finish()
             return b""
-        self._hash.update(chunk)
+        if self._hash is not None:
+            self._hash.update(chunk)
         self.read_bytes += len(chunk)
         if self.progress is not None:
             self.progress(len(chunk))
@@ -79,10 +80,16 @@ class VerifiedReader:
         if self.read_bytes != self.size:
             problem = f"ended after {self.read_bytes} of the {self.size} bytes its descriptor gives"
             raise DigestMismatch(self.what, f"{self.size} bytes", f"{self.read_bytes}", problem)
-        actual = "sha256:" + self._hash.hexdigest()
-        if actual != self.digest:
-            raise DigestMismatch(self.what, self.digest, actual)
+        if self._hash is not None:
+            actual = "sha256:" + self._hash.hexdigest()
+            if actual != self.digest:
+                raise DigestMismatch(self.what, self.digest, actual)
         self.verified = True
+
+    def leave_digest_to_target(self) -> None:
+        """Check the size only: for a target that refuses content not matching its digest
+        itself (a registry's upload), hashing here too would be the same work twice."""
+        self._hash = None
 
     def __len__(self) -> int:  # the upload's Content-Length, for requests
         return self.size

@@ -159,7 +159,7 @@ def test_undeclared_features_are_named_in_the_report(tmp_path):
     process, results = suite(tmp_path, "--impl-cmd", "true", "-k", "LAYOUT-008 or COPY-003")
     assert statuses(results) == {"LAYOUT-008[plain]": "skip", "COPY-003[none]": "skip"}
     assert results["features"] == [] and "digest_pull" in results["features_not_declared"]
-    assert "features not declared: ca_file" in process.stdout
+    assert "features not declared: archives, ca_file" in process.stdout
     assert "2 case(s) skipped for them" in process.stdout
 
 

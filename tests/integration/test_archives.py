@@ -163,3 +163,24 @@ def test_docker_load_reads_the_docker_archive(kk, tmp_path, namespace):
         assert image_id.strip() == json.loads(image.root.data)["config"]["digest"]
     finally:
         subprocess.run(["docker", "image", "rm", "-f", name], capture_output=True)
+
+
+CONTAINERD = "/run/docker/containerd/containerd.sock"  # the one dockerd starts
+
+
+@pytest.mark.skipif(
+    not (shutil.which("ctr") and _docker()), reason="needs containerd's ctr and a Docker engine"
+)
+def test_ctr_import_finds_the_images_name_in_the_oci_archive(kk, tmp_path, namespace):
+    image = images.loadable(namespace)
+    name = f"kkimage.test/{namespace}/hello:v1"
+    store = write_store(tmp_path / "store", {name: image})
+    archive = tmp_path / "hello.tar"
+    ok(kk("export", "--images-dir", store, "--format", "oci-archive", "--output", archive))
+    ctr = ["ctr", "--address", CONTAINERD, "-n", f"kkimage-{namespace}", "images"]
+    try:
+        subprocess.run([*ctr, "import", str(archive)], capture_output=True, check=True, timeout=60)
+        listed = subprocess.run([*ctr, "ls", "-q"], capture_output=True, text=True, check=True)
+        assert listed.stdout.split() == [name]
+    finally:
+        subprocess.run([*ctr, "rm", name], capture_output=True)

@@ -193,6 +193,8 @@ class Run:
                 )
             else:
                 reader = self.source.open_blob(item.source, blob, progress.advance)
+            if target.checks_digests:
+                reader.leave_digest_to_target()
             opened.append(reader)
             return reader
 

@@ -26,6 +26,7 @@ class Transport:
     the capability answers."""
 
     can_mount = False  # cross-repository mounts within one host (registries)
+    checks_digests = False  # refuses, itself, content that does not match its digest
 
     # ---- reading -----------------------------------------------------------------------------
 

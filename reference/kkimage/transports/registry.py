@@ -18,6 +18,7 @@ PUSH = "pull,push"
 class RegistryTransport(Transport):
     registries: Registries
     can_mount = True
+    checks_digests = True  # an upload whose content is not its digest is refused
 
     def _client(self, ref: ImageReference) -> Registry:
         return self.registries.for_reference(ref)
