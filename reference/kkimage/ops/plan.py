@@ -48,12 +48,15 @@ def config_platform(raw: bytes) -> dict | None:
 def plan_image(
     source: ImageReference,
     root: Manifest,
+    *,
     get_manifests: GetManifests,
     get_config: GetConfig,
     platforms: PlatformFilter | None,
     policy: str,
     warn: Callable[[str], None],
 ) -> ImagePlan:
+    """What `root` (of `source`) becomes through the platform filter, and what it needs:
+    children from `get_manifests`, single images' platforms from `get_config`."""
     plan = ImagePlan(source, root.digest, root)
 
     def mismatch(message: str) -> None:

@@ -134,9 +134,14 @@ class Run:
             configs[descriptor["digest"]] = source.config(src, descriptor)
             return configs[descriptor["digest"]]
 
-        selection = self.selection
         return plan_image(
-            src, root, manifests, config, selection.platform, selection.policy, self.engine.warn
+            src,
+            root,
+            get_manifests=manifests,
+            get_config=config,
+            platforms=self.selection.platform,
+            policy=self.selection.policy,
+            warn=self.engine.warn,
         )
 
     def _blobs(
