@@ -164,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_.add_argument("path", metavar="PATH", help="its format is recognized from its content")
     import_.add_argument("--images-dir", required=True, metavar="DIR")
+    import_.add_argument(
+        "--layout",
+        choices=("L1", "L2"),
+        default="L1",
+        help="the store's layout: L1 (KubeKey <= v4.0.3, default) or L2 (KubeKey >= v4.0.4)",
+    )
     _common(import_)
 
     ls = commands.add_parser("ls", help="list the images in a store")
@@ -226,7 +232,8 @@ def _task_document(args: argparse.Namespace) -> Any:
 def _archive_task(args: argparse.Namespace) -> list[Task]:
     """`kkimage export` and `import`: operations of kkimage's own, built here."""
     if args.command == "import":
-        spec = parse_import({"images_dir": args.images_dir, "path": args.path}, "import")
+        args_ = {"images_dir": args.images_dir, "path": args.path, "layout": args.layout}
+        spec = parse_import(args_, "import")
         return [Task("import", import_=spec)]
     op = {"images_dir": args.images_dir, "format": args.format, "output": args.output}
     if args.manifests:

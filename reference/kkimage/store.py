@@ -6,8 +6,13 @@ Layout written (L1, KubeKey v4.0.0-v4.0.3):
     <root>/<registry>/<repository>/manifests/<tag>             root manifest, exact bytes
     <root>/<registry>/<repository>/manifests/sha256:<hex>      children; roots pulled by digest
 
-Also read: L2 (KubeKey >= v4.0.4), where `manifests/layout` maps tags to digests, and Docker
-Hub content under `registry-1.docker.io/`. Every file is written to a temporary name in its
+Layout L2 (KubeKey >= v4.0.4), written when asked (`Store(root, layout="L2")`): no tag files;
+every manifest is `manifests/sha256:<hex>` and `manifests/layout` maps tags to digests (JSON,
+sorted keys, 2-space indent, no trailing newline: byte for byte as KubeKey writes it), and
+Docker Hub content goes under `registry-1.docker.io/`, the only name KubeKey >= v4.0.4 reads.
+
+Both layouts are read, and Docker Hub content under any of its names. Every file is written
+to a temporary name in its
 final directory and renamed only once complete (and, for content-addressed files, verified), so
 an interrupted run leaves at most temporary files, which the next writer sweeps away.
 """
@@ -15,6 +20,7 @@ an interrupted run leaves at most temporary files, which the next writer sweeps 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -26,11 +32,12 @@ from pathlib import Path
 from .blobs import CHUNK, VerifiedReader
 from .errors import KkImageError, StoreError
 from .manifest import Manifest, check_digest, looks_like_manifest, sha256_digest
-from .reference import DIGEST, DOCKER_HUB, ImageReference, normalize_registry
+from .reference import DIGEST, DOCKER_HUB, DOCKER_HUB_API, ImageReference, normalize_registry
 
 BLOBS = "blobs"
 MANIFESTS = "manifests"
 LAYOUT_FILE = "layout"  # L2: {tag: digest}
+LAYOUTS = ("L1", "L2")
 _TEMP_PREFIX = ".kkimage-partial-"
 _HUB_DIRS = ("docker.io", "registry-1.docker.io", "index.docker.io")
 
@@ -74,10 +81,14 @@ def _disk_errors(directory: Path) -> Iterator[None]:
 
 
 class Store:
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], layout: str = "L1") -> None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}")
         self.root = Path(root)
+        self.layout = layout
         self._prepared = False
         self._prepare_lock = threading.Lock()
+        self._layout_lock = threading.Lock()
 
     # ---- paths -------------------------------------------------------------------------------
 
@@ -97,7 +108,10 @@ class Store:
         _check_component(name, "manifest name")
         if name.startswith(".") or name == LAYOUT_FILE:
             raise StoreError(f"refusing manifest name {name!r}: reserved in the store")
-        return self._repository_dir(ref.registry, ref.repository) / MANIFESTS / name
+        registry = ref.registry
+        if self.layout == "L2" and normalize_registry(registry) == DOCKER_HUB:
+            registry = DOCKER_HUB_API  # where KubeKey >= v4.0.4 looks
+        return self._repository_dir(registry, ref.repository) / MANIFESTS / name
 
     def _readable_dirs(self, ref: ImageReference, written: Path) -> list[Path]:
         """Where a repository's manifests may be read from, besides where they are `written`:
@@ -180,17 +194,39 @@ class Store:
                 temp.unlink()
 
     def write_manifest(self, ref: ImageReference, name: str, manifest: Manifest) -> None:
-        """Write manifest bytes under `name` (a tag or the manifest's own digest)."""
+        """Write manifest bytes under `name` (a tag or the manifest's own digest); in L2 a
+        tag names the manifest's digest in `manifests/layout`."""
+        if self.layout == "L2" and not name.startswith("sha256:"):
+            self._write_file(self.manifest_path(ref, manifest.digest), manifest.raw)
+            self._tag(ref, name, manifest.digest)
+            return
         if name.startswith("sha256:"):
             check_digest(f"manifest {ref.name}@{name}", manifest.raw, name)
-        path = self.manifest_path(ref, name)
+        self._write_file(self.manifest_path(ref, name), manifest.raw)
+
+    def _tag(self, ref: ImageReference, tag: str, digest: str) -> None:
+        """`tag` -> `digest` in the layout file, read, changed and renamed into place under a
+        lock that other processes writing the store respect too (flock on the directory)."""
+        directory = self.manifest_path(ref, tag).parent
+        with self._layout_lock, _disk_errors(directory):
+            handle = os.open(directory, os.O_RDONLY)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                tags = self._layout(directory)
+                tags[tag] = digest
+                data = json.dumps(tags, indent=2, sort_keys=True).encode()
+                self._write_file(directory / LAYOUT_FILE, data)
+            finally:
+                os.close(handle)  # and with it the lock
+
+    def _write_file(self, path: Path, data: bytes) -> None:
         self.prepare()
         temp = path.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         try:
             with _disk_errors(path.parent):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with open(temp, "wb") as handle:
-                    handle.write(manifest.raw)
+                    handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(temp, path)

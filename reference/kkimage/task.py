@@ -103,6 +103,7 @@ class ImportSpec:
 
     images_dir: Path
     path: Path
+    layout: str = "L1"  # L2: what KubeKey >= v4.0.4 reads
 
 
 @dataclass(frozen=True)
@@ -341,6 +342,7 @@ def parse_import(args: dict, where: str) -> ImportSpec:
     return ImportSpec(
         images_dir=_store_dir(args.get("images_dir"), f"{where}.images_dir"),
         path=_store_dir(args.get("path"), f"{where}.path"),
+        layout=args.get("layout") or "L1",
     )
 
 

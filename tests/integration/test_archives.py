@@ -116,6 +116,17 @@ def test_an_archive_made_by_skopeo_is_imported_and_verifies(kk, plain, tmp_path)
     assert stored.read_bytes() == CORPUS["multi"].root.data
 
 
+def test_import_writes_the_layout_kubekey_reads_when_asked(kk, plain, pulled, tmp_path):
+    archive = tmp_path / "images.tar"
+    ok(kk("export", "--images-dir", pulled, "--format", "oci-archive", "--output", archive))
+    l2 = tmp_path / "l2"
+    ok(kk("import", "--images-dir", l2, "--layout", "L2", archive))
+    manifests = l2 / plain.host / "seed" / "multi" / "manifests"
+    assert json.loads((manifests / "layout").read_text()) == {"v1": CORPUS["multi"].digest}
+    assert not (manifests / "v1").exists()  # no tag files in L2
+    ok(kk("verify", l2))
+
+
 def test_an_export_cut_short_leaves_no_archive(kk, tmp_path):
     store = write_store(tmp_path / "store", {"quay.io/org/app:v1": CORPUS["multi"]})
     layer = json.loads(CORPUS["multi"].child("linux/s390x").data)["layers"][0]["digest"]

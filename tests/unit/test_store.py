@@ -189,3 +189,46 @@ def test_oci_manifests_without_media_type_are_images(tmp_path):
     )
     write_store(tmp_path, {"quay.io/org/bare:v1": image})
     assert [str(i.reference) for i in Store(tmp_path).images()] == ["quay.io/org/bare:v1"]
+
+
+def test_l2_names_tags_in_the_layout_file_as_kubekey_writes_it(tmp_path):
+    store = Store(tmp_path, layout="L2")
+    ref = parse_reference("docker.io/kubesphere/ks-apiserver:v4.1.3")
+    for child in MULTI.manifests.values():
+        store.write_manifest(ref, child.digest, Manifest.parse(child.data))
+    root = Manifest.parse(MULTI.root.data)
+    store.write_manifest(ref, "v4.1.3", root)
+    store.write_manifest(ref.with_tag("v4"), "v4", root)
+    manifests = tmp_path / "registry-1.docker.io/kubesphere/ks-apiserver/manifests"
+    d = root.digest
+    expected = f'{{\n  "v4": "{d}",\n  "v4.1.3": "{d}"\n}}'  # as Go's MarshalIndent
+    assert (manifests / "layout").read_text() == expected  # sorted, indented, no newline
+    assert sorted(p.name for p in manifests.iterdir()) == sorted(
+        ["layout", root.digest, *MULTI.manifests]
+    )
+    listed = sorted(str(i.reference) for i in Store(tmp_path).images())
+    assert listed == [
+        "docker.io/kubesphere/ks-apiserver:v4",
+        "docker.io/kubesphere/ks-apiserver:v4.1.3",
+    ]
+
+
+def test_l2_layout_updates_from_two_processes_keep_both_tags(tmp_path):
+    """The layout file is read, changed and replaced under a lock other writers respect."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from kkimage.store import Store; from kkimage.manifest import Manifest;"
+        "from kkimage.reference import parse_reference; from kkimage_fixtures import images;"
+        "root = Manifest.parse(images.single('single').root.data);"
+        "store = Store(sys.argv[1], 'L2');"
+        "[store.write_manifest(parse_reference(f'quay.io/o/a:{sys.argv[2]}{i}'),"
+        " f'{sys.argv[2]}{i}', root) for i in range(40)]"
+    )
+    writers = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), prefix]) for prefix in "ab"
+    ]
+    assert [w.wait(timeout=60) for w in writers] == [0, 0]
+    tags = json.loads((tmp_path / "quay.io/o/a/manifests/layout").read_text())
+    assert sorted(tags) == sorted(f"{p}{i}" for p in "ab" for i in range(40))

@@ -59,6 +59,6 @@ def export(engine: Engine, spec: ExportSpec) -> list[ImageResult]:
 
 def import_(engine: Engine, spec: ImportSpec) -> list[ImageResult]:
     source = reader(spec.path)
-    target = StoreTransport(Store(spec.images_dir))
+    target = StoreTransport(Store(spec.images_dir, spec.layout))
     items = [Transfer(i.reference, i.reference, target, i.manifest) for i in source.images()]
     return Run(engine, source, "import").transfer(items)
