@@ -199,8 +199,17 @@ def suite(pytest_args: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    command = [sys.executable, "-m", "pytest", "--pyargs", "conformance", "--impl", "kubekey",
-               "--kk-binary", binary]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "conformance",
+        "--impl",
+        "kubekey",
+        "--kk-binary",
+        binary,
+    ]
     if not any(arg.startswith("--expectations") for arg in pytest_args):
         version = kk_version(binary)
         known = sorted(p.name for p in (resources.files("conformance") / "expectations").iterdir())

@@ -176,7 +176,28 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "last": _last,
     "toString": go_str,
     "ternary": lambda yes, no, cond: yes if go_truth(cond) else no,
+    "list": lambda *items: list(items),
+    "append": lambda items, item: [*(items or []), item],
+    "toJson": lambda value: _to_json(value),
 }
+
+
+def _to_json(value: Any) -> str:
+    """Sprig's toJson: Go's json.Marshal (compact, map keys sorted, <>& escaped)."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _iterate(value: Any) -> list[Any]:
+    """What `range` walks: a list's items, a map's values in key order (as Go), none for
+    nothing."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value[key] for key in sorted(value)]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise TemplateError(f"range can't iterate over {go_str(value)}")
 
 
 def _index(item: Any, keys: tuple[Any, ...]) -> Any:
@@ -217,10 +238,21 @@ _TOKEN = re.compile(
 @dataclass
 class _Translation:
     constants: list[Any]
+    dots: list[str]  # the jinja2 name of `.` in each enclosing range, innermost last
+    variables: set[str]
 
     def constant(self, value: Any) -> str:
         self.constants.append(value)
         return f"__c[{len(self.constants) - 1}]"
+
+    @property
+    def dot(self) -> str:
+        return self.dots[-1] if self.dots else "__root"
+
+    def variable(self, name: str) -> str:
+        if name not in self.variables:
+            raise TemplateError(f"undefined variable ${name}")
+        return f"__vars.{name}"
 
 
 class _PipelineParser:
@@ -301,10 +333,15 @@ class _PipelineParser:
         if kind == "number":
             return self.translation.constant(float(text) if "." in text else int(text))
         if kind == "field":
-            names = tuple(n for n in text.lstrip("$").split(".") if n)
-            if text.startswith("$") and text.split(".")[0] != "$":
-                raise TemplateError(f"undefined variable {text.split('.')[0]}")
-            return f"__field(__root, {names!r})"
+            head, *rest = text.split(".")
+            names = tuple(n for n in rest if n)
+            if head == "$":  # the template's data, whatever range has made of `.`
+                base = "__root"
+            elif head.startswith("$"):
+                base = self.translation.variable(head[1:])
+            else:
+                base = self.translation.dot
+            return f"__field({base}, {names!r})" if names else base
         if kind == "ident":
             return self.translation.constant({"true": True, "false": False, "nil": None}[text])
         if text == "(":
@@ -315,10 +352,13 @@ class _PipelineParser:
         raise TemplateError(f"unexpected {text!r} in action")
 
 
+_ASSIGNMENT = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\s*(:?=)\s*(.*)", re.DOTALL)
+
+
 def _translate(text: str) -> tuple[str, list[Any]]:
-    translation = _Translation([])
-    parts: list[str] = []
-    open_blocks = 0
+    translation = _Translation([], [], set())
+    parts: list[str] = ["{% set __vars = namespace() %}"]
+    blocks: list[str] = []  # "if" or "range", innermost last
     position = 0
     pending_trim = False
     for match in _ACTION.finditer(text):
@@ -335,21 +375,43 @@ def _translate(text: str) -> tuple[str, list[Any]]:
         if body.startswith("/*"):
             continue
         keyword, _, rest = body.partition(" ")
+        assignment = _ASSIGNMENT.fullmatch(body)
         if keyword == "if":
             parts.append("{% if __truth(" + _PipelineParser(rest, translation).parse() + ") %}")
-            open_blocks += 1
+            blocks.append("if")
+        elif keyword == "range":
+            element = _ASSIGNMENT.fullmatch(rest.strip())
+            if element and element.group(2) == ":=":  # range $e := pipeline
+                translation.variables.add(element.group(1))
+                rest = element.group(3)
+            items = _PipelineParser(rest, translation).parse()
+            dot = f"__dot{len(translation.dots)}"
+            parts.append(f"{{% for {dot} in __iterate({items}) %}}")
+            if element:
+                parts.append(f"{{% set __vars.{element.group(1)} = {dot} %}}")
+            translation.dots.append(dot)
+            blocks.append("range")
         elif keyword == "else" and rest.strip().startswith("if "):
             condition = _PipelineParser(rest.strip()[3:], translation).parse()
             parts.append("{% elif __truth(" + condition + ") %}")
         elif body == "else":
             parts.append("{% else %}")
         elif body == "end":
-            if not open_blocks:
+            if not blocks:
                 raise TemplateError("unexpected {{end}}")
-            parts.append("{% endif %}")
-            open_blocks -= 1
-        elif keyword in ("range", "with", "define", "template", "block"):
-            raise TemplateError(f"{{{{{keyword}}}}} is not supported in destinations")
+            if blocks.pop() == "range":
+                translation.dots.pop()
+                parts.append("{% endfor %}")
+            else:
+                parts.append("{% endif %}")
+        elif assignment:  # {{ $x := pipeline }}, {{ $x = pipeline }}: no output
+            name, operator, pipeline = assignment.groups()
+            if operator == ":=":
+                translation.variables.add(name)
+            value = _PipelineParser(pipeline, translation).parse()
+            parts.append(f"{{% set {translation.variable(name)} = {value} %}}")
+        elif keyword in ("with", "define", "template", "block"):
+            raise TemplateError(f"{{{{{keyword}}}}} is not supported in templates")
         else:
             parts.append("{{ __str(" + _PipelineParser(body, translation).parse() + ") }}")
     literal = text[position:]
@@ -359,8 +421,8 @@ def _translate(text: str) -> tuple[str, list[Any]]:
         raise TemplateError("unclosed action")
     if literal:
         parts.append("{{ " + translation.constant(literal) + " }}")
-    if open_blocks:
-        raise TemplateError("unexpected EOF: {{if}} without {{end}}")
+    if blocks:
+        raise TemplateError(f"unexpected EOF: {{{{{blocks[-1]}}}}} without {{{{end}}}}")
     return "".join(parts), translation.constants
 
 
@@ -405,6 +467,7 @@ class DestinationTemplate:
                 __c=self._constants,
                 __f=FUNCTIONS,
                 __field=_field,
+                __iterate=_iterate,
                 __str=go_str,
                 __truth=go_truth,
             )

@@ -195,3 +195,32 @@ def test_ctr_import_finds_the_images_name_in_the_oci_archive(kk, tmp_path, names
         assert listed.stdout.split() == [name]
     finally:
         subprocess.run([*ctr, "rm", name], capture_output=True)
+
+
+def test_a_docker_save_archive_without_index_is_read_through_manifest_json(kk, tmp_path):
+    """What `docker save` of Docker 20.10 writes: manifest.json, <id>.json, <id>/layer.tar."""
+    import gzip
+    import io
+
+    image = images.loadable("saved")
+    manifest = json.loads(image.root.data)
+    config = image.blobs[manifest["config"]["digest"]].data
+    layer = gzip.decompress(image.blobs[manifest["layers"][0]["digest"]].data)
+    entry = {"Config": "abc.json", "RepoTags": ["quay.io/org/saved:v1"], "Layers": ["l1/layer.tar"]}
+    archive = tmp_path / "saved.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in (
+            ("manifest.json", json.dumps([entry]).encode()),
+            ("abc.json", config),
+            ("l1/layer.tar", layer),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    store = tmp_path / "store"
+    ok(kk("import", "--images-dir", store, archive))
+    ok(kk("verify", store))
+    root = json.loads((store / "quay.io/org/saved/manifests/v1").read_bytes())
+    assert root["config"]["digest"] == manifest["config"]["digest"]
+    assert root["layers"][0]["digest"] == images.sha256(layer)
+    assert root["layers"][0]["mediaType"].endswith("diff.tar")  # not gzip: as it was saved

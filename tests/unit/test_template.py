@@ -90,7 +90,7 @@ def test_undefined_variable_is_an_error_naming_it(text):
         ("{{ if .a }}x", "without {{end}}"),
         ("{{ end }}", "unexpected {{end}}"),
         ('{{ "unterminated }}', "unexpected"),
-        ("{{ range .a }}x{{ end }}", "not supported"),
+        ("{{ with .a }}x{{ end }}", "not supported"),
     ],
 )
 def test_syntax_errors_are_reported_at_parse_time(text, message):
@@ -146,3 +146,61 @@ def test_print_and_or_as_go():
     assert render("{{ and 1 0 2 }}|{{ or 0 0 5 }}|{{ or 0 0 }}") == "0|5|0"
     with pytest.raises(TemplateError):
         render("{{ and }}")
+
+
+# KubeKey >= v4.0.4's builtin roles, as they are written (download/tasks/images.yaml and
+# image-registry/push/tasks/main.yaml, after YAML's folding).
+PLATFORMS = (
+    "{{- $platform := list }} {{- range .download.arch }} {{- $platform = append $platform "
+    '(printf "linux/%s" .) }} {{- end }} {{- $platform | toJson }}\n'
+)
+PUSH_DEST = (
+    '{{- if and (eq .module.image.reference.registry "registry.k8s.io") '
+    '(.module.image.reference.repository | contains "/" | not) -}} '
+    "oci://{{ .image_registry.auth.registry }}/kubernetes/{{ .module.image.reference.repository }}"
+    ":{{ .module.image.src.reference.reference }} {{- else -}} "
+    "oci://{{ .image_registry.auth.registry }}/{{ .module.image.reference.repository }}"
+    ":{{ .module.image.reference.reference }} {{- end -}}"
+)
+
+
+def test_range_variables_list_append_and_tojson_render_the_builtin_platform_list():
+    rendered = DestinationTemplate(PLATFORMS).render({"download": {"arch": ["amd64", "arm64"]}})
+    assert rendered == '["linux/amd64","linux/arm64"]\n'
+    assert DestinationTemplate(PLATFORMS).render({"download": {"arch": []}}) == "[]\n"
+
+
+@pytest.mark.parametrize(
+    ("registry", "repository", "expected"),
+    [
+        ("registry.k8s.io", "pause", "oci://hub.local/kubernetes/pause:3.9"),
+        ("registry.k8s.io", "coredns/coredns", "oci://hub.local/coredns/coredns:3.9"),
+        ("docker.io", "kubesphere/ks-apiserver", "oci://hub.local/kubesphere/ks-apiserver:3.9"),
+    ],
+)
+def test_the_builtin_push_destination(registry, repository, expected):
+    reference = {"registry": registry, "repository": repository, "reference": "3.9"}
+    variables = {
+        "image_registry": {"auth": {"registry": "hub.local"}},
+        "module": {"image": {"reference": reference, "src": {"reference": reference}}},
+    }
+    assert DestinationTemplate(PUSH_DEST).render(variables) == expected
+
+
+def test_range_rebinds_dot_and_dollar_is_the_data():
+    template = DestinationTemplate("{{ range .items }}{{ .name }}-{{ $.sep }}{{ end }}")
+    assert template.render({"items": [{"name": "a"}, {"name": "b"}], "sep": "/"}) == "a-/b-/"
+    over_map = DestinationTemplate("{{ range $v := .m }}{{ $v }}{{ end }}")
+    assert over_map.render({"m": {"b": 2, "a": 1}}) == "12"  # a map: values in key order
+
+
+def test_tojson_is_gos_json_marshal():
+    template = DestinationTemplate("{{ .x | toJson }}")
+    assert template.render({"x": {"b": [1, "<&>"], "a": True}}) == (
+        '{"a":true,"b":[1,"\\u003c\\u0026\\u003e"]}'
+    )
+
+
+def test_an_undeclared_variable_is_an_error():
+    with pytest.raises(TemplateError, match=r"undefined variable \$nope"):
+        DestinationTemplate("{{ $nope = list }}")

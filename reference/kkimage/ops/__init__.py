@@ -6,12 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..g2 import G2Spec
 from ..registry import Registries
 from ..task import MirrorSpec, PullSpec, PushSpec, Task
 from ..transport import Transport
 from .archive import export, import_
 from .copy import copy
 from .engine import Engine, ImageResult
+from .g2 import run_g2
 from .mirror import mirror
 from .pull import pull
 from .push import push
@@ -36,7 +38,7 @@ def run_tasks(
 ) -> list[ImageResult]:
     transport = Transport(pool_size=max(options.jobs, options.connections_per_registry))
 
-    def registries(spec: PullSpec | PushSpec | MirrorSpec) -> Registries:
+    def registries(spec: PullSpec | PushSpec | MirrorSpec | G2Spec) -> Registries:
         return Registries(
             spec.auths,
             spec.skip_tls_verify,
@@ -65,6 +67,10 @@ def run_tasks(
             done(export(engine, task.export))
         if task.import_:
             done(import_(engine, task.import_))
+        if task.g2:
+            spec = task.g2
+            where = f"task {task.name!r}"
+            done(run_g2(engine, lambda s=spec: registries(s), spec, variables, where))
     return results
 
 

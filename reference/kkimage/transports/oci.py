@@ -144,8 +144,12 @@ class OciTransport(Transport):
         for entry in entries:
             config = self._describe(entry["Config"], DOCKER_CONFIG)
             layers = [self._describe(name, DOCKER_LAYER) for name in entry.get("Layers", [])]
-            content = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": config,
-                       "layers": layers}  # fmt: skip
+            content = {
+                "schemaVersion": 2,
+                "mediaType": DOCKER_MANIFEST,
+                "config": config,
+                "layers": layers,
+            }
             raw = json.dumps(content, separators=(",", ":")).encode()
             manifest = Manifest(raw, DOCKER_MANIFEST, content)
             self._synthesized[manifest.digest] = manifest
