@@ -168,6 +168,8 @@ def compare(paths: list[Path]) -> str:
     names = [
         run.get("implementation") or path.parent.name for run, path in zip(runs, paths, strict=True)
     ]
+    if len(set(names)) < len(names):  # one implementation on several registries
+        names = [f"{n} on {run.get('registry', '?')}" for n, run in zip(names, runs, strict=True)]
     rows: dict[str, dict[int, str]] = {}
     titles: dict[str, str] = {}
     for column, run in enumerate(runs):

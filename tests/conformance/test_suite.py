@@ -151,6 +151,14 @@ def test_compare_builds_a_matrix(tmp_path):
     assert "| case | reference | kubekey | title |" in matrix
     assert "| LAYOUT-001[plain] | ✓ | x | t |" in matrix
     assert "| **passed** | 2/2 | 1/2 | |" in matrix
+    paths = []
+    for registry in ("registry 2.8.2", "registry v3.1.2"):
+        paths.append(tmp_path / registry / "results.json")
+        paths[-1].parent.mkdir()
+        run_ = {"implementation": "reference", "registry": registry, "cases": []}
+        paths[-1].write_text(json.dumps(run_))
+    header = compare(paths).splitlines()[0]  # one implementation's runs: named by registry
+    assert header == "| case | reference on registry 2.8.2 | reference on registry v3.1.2 | title |"
     cli = subprocess.run(
         [sys.executable, "-m", "conformance", "compare", str(tmp_path / "nope.json")],
         capture_output=True,
