@@ -25,9 +25,10 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .blobs import CHUNK, VerifiedReader
 from .errors import KkImageError, StoreError
@@ -78,6 +79,35 @@ def _disk_errors(directory: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise StoreError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+
+
+def write_atomically(final: Path, write: Callable[[BinaryIO], None]) -> None:
+    """`write` into a temporary file beside `final`, fsynced, then renamed to `final`: a
+    reader sees the whole file or none; a failure (a full disk: StoreError) leaves nothing."""
+    temp = final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        with _disk_errors(final.parent):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            with open(temp, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+
+def copy_verified(reader: VerifiedReader) -> Callable[[BinaryIO], None]:
+    """What writes `reader`'s blob into a file, ending only once it has verified."""
+
+    def write(handle: BinaryIO) -> None:
+        while chunk := reader.read(CHUNK):
+            handle.write(chunk)
+        if not reader.verified:
+            reader.read_all()  # an empty blob ends before its first chunk
+
+    return write
 
 
 class Store:
@@ -178,20 +208,7 @@ class Store:
         nothing behind."""
         final = self.blob_path(reader.digest)
         self.prepare()
-        temp = final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-        try:
-            with _disk_errors(final.parent), open(temp, "wb") as handle:
-                while chunk := reader.read(CHUNK):
-                    handle.write(chunk)
-                if not reader.verified:
-                    reader.read_all()  # an empty blob ends before its first chunk
-                handle.flush()
-                os.fsync(handle.fileno())
-            with _disk_errors(final.parent):
-                os.replace(temp, final)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+        write_atomically(final, copy_verified(reader))
 
     def write_manifest(self, ref: ImageReference, name: str, manifest: Manifest) -> None:
         """Write manifest bytes under `name` (a tag or the manifest's own digest); in L2 a
@@ -221,18 +238,7 @@ class Store:
 
     def _write_file(self, path: Path, data: bytes) -> None:
         self.prepare()
-        temp = path.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-        try:
-            with _disk_errors(path.parent):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with open(temp, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+        write_atomically(path, lambda handle: handle.write(data))
 
     def has_manifest(self, ref: ImageReference, digest: str) -> bool:
         return self._find_manifest(ref, digest) is not None

@@ -12,6 +12,7 @@ from kkimage_fixtures import images
 from kkimage_fixtures.pki import Pki
 from kkimage_fixtures.registry import start_binary
 from kkimage_fixtures.target import Target
+from tests.helpers import ok, pull_task
 
 CORPUS = images.corpus()
 
@@ -40,3 +41,11 @@ def namespace() -> str:
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     return tmp_path / "store"
+
+
+@pytest.fixture
+def pulled(kk, plain, tmp_path: Path) -> Path:
+    """A store holding the whole corpus, pulled without a filter."""
+    store = tmp_path / "pulled"
+    ok(kk.run(pull_task(store, [plain.ref(n) for n in CORPUS], [plain.auth()])))
+    return store

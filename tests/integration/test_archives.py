@@ -12,7 +12,7 @@ import pytest
 
 from kkimage_fixtures import images
 from kkimage_fixtures.stores import corrupt_blob, write_store
-from tests.helpers import failed, ok, pull_task
+from tests.helpers import failed, ok
 
 from .conftest import CORPUS
 from .test_push import SEED_DEST, push_task, skopeo_raw
@@ -26,13 +26,6 @@ OCI_TYPED = [n for n, i in CORPUS.items() if b"vnd.docker" not in i.root.data]
 def skopeo_local(transport: str, path, name: str) -> bytes:
     command = ["skopeo", "inspect", "--raw", f"{transport}:{path}:{name}"]
     return subprocess.run(command, capture_output=True, check=True, timeout=60).stdout
-
-
-@pytest.fixture
-def pulled(kk, plain, tmp_path):
-    store = tmp_path / "pulled"
-    ok(kk.run(pull_task(store, [plain.ref(n) for n in CORPUS], [plain.auth()])))
-    return store
 
 
 @pytest.mark.parametrize(

@@ -41,14 +41,6 @@ def skopeo_raw(registry, reference: str) -> bytes:
     return subprocess.run(command, capture_output=True, check=True, timeout=60).stdout
 
 
-@pytest.fixture
-def pulled(kk, plain, tmp_path):
-    """A store holding the whole corpus, pulled without a filter."""
-    store = tmp_path / "pulled"
-    ok(kk.run(pull_task(store, [plain.ref(n) for n in CORPUS], [plain.auth()])))
-    return store
-
-
 def test_pull_then_push_preserves_every_digest(kk, plain, pulled, namespace):
     dest = f"{plain.host}/{namespace}/" + SEED_DEST
     ok(kk.run(push_task(plain, pulled, dest)))

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from ..blobs import CHUNK, VerifiedReader
 from ..errors import StoreError
+from ..store import copy_verified, write_atomically
 
 _TEMP = ".kkimage-partial-"
 
@@ -85,33 +86,11 @@ class DirectoryFiles(Files):
         except FileNotFoundError:
             raise StoreError(f"{self.path} has no {name}") from None
 
-    def _write(self, name: str, write) -> None:
-        final = self.path / name
-        with _disk(self.path):
-            final.parent.mkdir(parents=True, exist_ok=True)
-        temp = final.parent / f"{_TEMP}{os.getpid()}-{secrets.token_hex(4)}"
-        try:
-            with _disk(self.path), open(temp, "wb") as handle:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            with _disk(self.path):
-                os.replace(temp, final)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
-
     def put(self, name: str, reader: VerifiedReader) -> None:
-        def write(handle: BinaryIO) -> None:
-            while chunk := reader.read(CHUNK):
-                handle.write(chunk)
-            if not reader.verified:
-                reader.read_all()
-
-        self._write(name, write)
+        write_atomically(self.path / name, copy_verified(reader))
 
     def put_bytes(self, name: str, data: bytes) -> None:
-        self._write(name, lambda handle: handle.write(data))
+        write_atomically(self.path / name, lambda handle: handle.write(data))
 
 
 class TarReader(Files):
