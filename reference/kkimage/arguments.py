@@ -47,6 +47,11 @@ def expect_bool(value: object, where: str) -> bool | None:
     raise TaskError(f"{where}: expected true or false, got {value!r}")
 
 
+def skip_tls_verify(args: dict, where: str) -> bool:
+    """An operation's `skip_tls_verify`: the default for entries that do not say `insecure`."""
+    return bool(expect_bool(args.get("skip_tls_verify"), f"{where}.skip_tls_verify"))
+
+
 def expect_str_list(value: object, where: str) -> list[str] | None:
     if value is None:
         return None

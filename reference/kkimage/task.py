@@ -17,7 +17,6 @@ import yaml
 from .arguments import (
     Warn,
     destination,
-    expect_bool,
     expect_str,
     mapping,
     parse_auths,
@@ -25,6 +24,7 @@ from .arguments import (
     policy,
     references,
     regex,
+    skip_tls_verify,
     store_dir,
     warn_unknown,
 )
@@ -128,7 +128,7 @@ def parse_pull(args: dict, where: str, warn: Warn) -> PullSpec:
         platform=platform(args.get("platform"), f"{where}.platform"),
         policy=policy(args.get("policy"), f"{where}.policy"),
         auths=parse_auths(args.get("auths"), f"{where}.auths", warn),
-        skip_tls_verify=bool(expect_bool(args.get("skip_tls_verify"), f"{where}.skip_tls_verify")),
+        skip_tls_verify=skip_tls_verify(args, where),
     )
 
 
@@ -139,7 +139,7 @@ def parse_push(args: dict, where: str, warn: Warn) -> PushSpec:
         dest=destination(args.get("dest"), f"{where}.dest"),
         src_pattern=regex(args.get("src_pattern"), f"{where}.src_pattern"),
         auths=parse_auths(args.get("auths"), f"{where}.auths", warn),
-        skip_tls_verify=bool(expect_bool(args.get("skip_tls_verify"), f"{where}.skip_tls_verify")),
+        skip_tls_verify=skip_tls_verify(args, where),
     )
 
 
@@ -172,7 +172,7 @@ def parse_mirror(args: dict, where: str, warn: Warn) -> MirrorSpec:
         platform=platform(args.get("platform"), f"{where}.platform"),
         policy=policy(args.get("policy"), f"{where}.policy"),
         auths=parse_auths(args.get("auths"), f"{where}.auths", warn),
-        skip_tls_verify=bool(expect_bool(args.get("skip_tls_verify"), f"{where}.skip_tls_verify")),
+        skip_tls_verify=skip_tls_verify(args, where),
     )
 
 

@@ -503,12 +503,22 @@ def render_destination(
     Without a tag the destination takes the source's tag, or its digest for a digest source;
     `name:sha256:<hex>` (a digest rendered where a tag was expected) means `name@sha256:<hex>`.
     """
-    rendered = template.render(source_variables(source, user)).strip()
-    if match := _DIGEST_AS_TAG.match(rendered):
-        rendered = f"{match['name']}@{match['digest']}"
-    destination = parse_reference(rendered, require_tag_or_digest=False)
-    if destination.tag is None and destination.digest is None:
-        if source.tag:
-            return destination.with_tag(source.tag)
-        return destination.with_digest(source.digest or "")
-    return destination
+    rendered = read_digest_as_tag(template.render(source_variables(source, user)).strip())
+    return tagged_like(parse_reference(rendered, require_tag_or_digest=False), source)
+
+
+def read_digest_as_tag(text: str) -> str:
+    """`name:sha256:<hex>` (a digest rendered where a tag goes, as KubeKey's builtin roles
+    do for pinned images) as `name@sha256:<hex>`; anything else as it is."""
+    match = _DIGEST_AS_TAG.match(text)
+    return f"{match['name']}@{match['digest']}" if match else text
+
+
+def tagged_like(destination: ImageReference, source: ImageReference) -> ImageReference:
+    """`destination`, with `source`'s tag (or, for a digest source, its digest) if it names
+    neither."""
+    if destination.tag or destination.digest:
+        return destination
+    if source.tag:
+        return destination.with_tag(source.tag)
+    return destination.with_digest(source.digest or "")

@@ -3,7 +3,6 @@ algorithm between the transports they name; a local:// destination is written in
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,14 +11,13 @@ from ..g2 import G2Spec
 from ..reference import ImageReference
 from ..registry import Registries
 from ..store import Store
-from ..template import DestinationTemplate, source_variables
+from ..template import DestinationTemplate, read_digest_as_tag, source_variables, tagged_like
 from ..transports import RegistryTransport, StoreTransport, Transport
 from ..transports.locations import Location, parse_location
 from .engine import Engine, ImageResult
 from .plan import selected_images
 from .transfer import Run, Selection, Transfer
 
-_DIGEST_AS_TAG = re.compile(r"^(oci://.+):(sha256:[0-9a-f]{64})$")
 # (src is a registry, dest is a registry) -> what the transfer is called
 _OPERATIONS = {
     (True, False): "pull",
@@ -37,18 +35,13 @@ def _render(template: DestinationTemplate, ref: ImageReference | None, variables
         text = template.render(values).strip()
     except KkImageError as exc:
         raise TaskError(f"{where}: {exc}") from None
-    if match := _DIGEST_AS_TAG.match(text):
-        text = f"{match[1]}@{match[2]}"
-    return parse_location(text, where)
+    return parse_location(read_digest_as_tag(text), where)
 
 
 def _as_named(location: Location, ref: ImageReference) -> ImageReference:
     """The image an oci:// location names, with the manifest's tag or digest if it has none."""
-    named = location.reference
-    assert named is not None
-    if named.tag or named.digest:
-        return named
-    return named.with_tag(ref.tag) if ref.tag else named.with_digest(ref.digest or "")
+    assert location.reference is not None
+    return tagged_like(location.reference, ref)
 
 
 def run_g2(

@@ -103,7 +103,6 @@ class TarReader(Files):
         except (OSError, tarfile.TarError) as exc:
             raise StoreError(f"{path} is not a readable tar archive: {exc}") from None
         self._members = {m.name.removeprefix("./"): m for m in self._tar.getmembers() if m.isfile()}
-        self._lock = threading.Lock()
 
     def exists(self, name: str) -> bool:
         return name in self._members
