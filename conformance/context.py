@@ -15,8 +15,10 @@ from kkimage_fixtures import images
 from kkimage_fixtures.faultproxy import FaultProxy
 from kkimage_fixtures.target import Target
 
+from . import stores
 from .cases import Case
 from .expectations import Expectation
+from .formats import LAYOUT, render
 from .implementations import Implementation, Outcome
 
 CORPUS = images.corpus()
@@ -38,6 +40,7 @@ class CaseContext:
     tmp: Path
     namespace: str
     target: Target | None
+    format: str = "g1"  # the argument format tasks are rendered in (formats.FORMATS)
     expected: Expectation | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
@@ -51,6 +54,19 @@ class CaseContext:
     def path(self, name: str) -> Path:
         return self.tmp / name
 
+    @property
+    def layout(self) -> str:
+        """The store layout the case's format writes: L1 for G1, L2 for G2."""
+        return LAYOUT[self.format]
+
+    def manifest_file(self, store: Path, reference: str, name: str | None = None) -> Path:
+        """Where the implementation should have stored `reference`, in the format's layout."""
+        return stores.manifest_file(store, reference, name, self.layout)
+
+    def images(self, store: Path) -> set[str]:
+        """The images `store` holds by tag (Docker Hub's named docker.io)."""
+        return set(stores.images(store))
+
     def run(
         self,
         tasks: dict | list[dict],
@@ -61,7 +77,7 @@ class CaseContext:
     ) -> Outcome:
         """Run the implementation on `tasks`; `as_list=False` writes a single task as a
         mapping instead of a list."""
-        task_list = tasks if isinstance(tasks, list) else [tasks]
+        task_list = render(tasks if isinstance(tasks, list) else [tasks], self.format)
         outcome = self.impl.run(
             task_list, variables or {}, self.tmp, self._number(), self._env(env), as_list
         )
@@ -79,7 +95,9 @@ class CaseContext:
     def start(self, tasks: list[dict]) -> subprocess.Popen[str]:
         """The implementation running `tasks` in the background (for cases that interrupt it
         or run it twice at once); the caller waits for it."""
-        task_file, vars_file = self.impl.write(tasks, {}, self.tmp, self._number())
+        task_file, vars_file = self.impl.write(
+            render(tasks, self.format), {}, self.tmp, self._number()
+        )
         return self.impl.start(task_file, vars_file, self._env(None))
 
     def _number(self) -> int:
@@ -93,6 +111,11 @@ class CaseContext:
 
     def proxy(self) -> FaultProxy:
         return self._stack.enter_context(self.registry.proxy())
+
+    def closing(self, server: FaultProxy) -> FaultProxy:
+        """A started server, stopped when the case ends."""
+        self._stack.callback(server.stop)
+        return server
 
     def close(self) -> None:
         self._stack.close()

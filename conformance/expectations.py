@@ -3,6 +3,7 @@
 ```yaml
 implementation: KubeKey v4.0.3        # the name reports use
 features: [proxy_env]                 # what it supports (see implementations.FEATURES)
+formats: [g1]                         # the argument formats it speaks (g1, g2)
 cases:
   PLAT-003: {reason: "substring match: arm keeps arm64", match: "children kept"}
   AUTH-007: {reason: "...", match: "...", profiles: [basic]}
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-_FILE_KEYS = {"implementation", "features", "cases"}
+_FILE_KEYS = {"implementation", "features", "formats", "cases"}
 _ENTRY_KEYS = {"reason", "match", "profiles", "source"}
 
 
@@ -54,6 +55,7 @@ class Expectation:
 class Expectations:
     implementation: str | None = None
     features: str | None = None  # as --impl-features spells them
+    formats: str | None = None  # as --impl-formats spells them
     cases: dict[str, Expectation] = field(default_factory=dict)
 
     def get(self, case_id: str, profile: str) -> Expectation | None:
@@ -99,8 +101,11 @@ def load_expectations(path: str | Path | None) -> Expectations:
     features = content.get("features")
     if isinstance(features, list):
         features = ",".join(map(str, features)) or "none"
+    formats = content.get("formats")
+    if isinstance(formats, list):
+        formats = ",".join(map(str, formats))
     cases = {
         str(case_id): _entry(str(case_id), value, where)
         for case_id, value in (content.get("cases") or {}).items()
     }
-    return Expectations(content.get("implementation"), features, cases)
+    return Expectations(content.get("implementation"), features, formats, cases)

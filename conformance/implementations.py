@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from .formats import FORMATS
+
 ADAPTER_GROUP = "kkimage.conformance.adapters"
 # What a case may require. An implementation declares what it supports.
 FEATURES = frozenset(
@@ -72,6 +74,7 @@ class Implementation:
 
     name: str
     features: frozenset[str] = frozenset()
+    formats: tuple[str, ...] = ("g1",)  # the argument formats it speaks (formats.FORMATS)
     timeout: float = 600.0
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -171,6 +174,7 @@ def _write(tasks: list | dict, variables: dict[str, Any], directory: Path, n: in
 class Reference(Implementation):
     name: str = "reference"
     features: frozenset[str] = FEATURES
+    formats: tuple[str, ...] = FORMATS
 
     def argv(self, task: Path, variables: Path) -> list[str]:
         return self.command(["run", str(task), "--vars", str(variables)])
@@ -218,10 +222,27 @@ def parse_features(text: str | None) -> frozenset[str] | None:
     return declared
 
 
+def parse_formats(text: str | None) -> tuple[str, ...] | None:
+    """`g1,g2` -> the formats, in FORMATS order; None when not given."""
+    if text is None:
+        return None
+    named = {f.strip() for f in text.split(",") if f.strip()}
+    if not named or named - set(FORMATS):
+        raise ImplementationError(
+            f"formats {text!r}: give one or more of {', '.join(FORMATS)}, comma-separated"
+        )
+    return tuple(f for f in FORMATS if f in named)
+
+
 def load_implementation(
-    name: str | None, command: str | None, features: str | None, timeout: float
+    name: str | None,
+    command: str | None,
+    features: str | None,
+    timeout: float,
+    formats: str | None = None,
 ) -> Implementation:
     declared = parse_features(features)
+    spoken = parse_formats(formats)
     if command:
         impl: Implementation = CommandTemplate(name=name or command.split()[0], template=command)
     elif name in (None, "reference"):
@@ -244,5 +265,7 @@ def load_implementation(
         impl = found[0].load()()
     if declared is not None:
         impl.features = declared
+    if spoken is not None:
+        impl.formats = spoken
     impl.timeout = timeout
     return impl

@@ -17,8 +17,9 @@ from typing import Any
 
 from kkimage_fixtures.stores import corrupt_blob
 
+from .formats import FORMATS
 from .implementations import Outcome, Reference
-from .stores import tag_files
+from .stores import LAYOUT_FILE, tag_files
 
 
 def _ops(tasks: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -38,13 +39,31 @@ def _tag_files(store: Path) -> list[Path]:
     return [p for p in tag_files(store) if not p.name.startswith(".")]
 
 
+def _g2_ops(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The G2 tasks' arguments (`manifests`/`src`/`dest`)."""
+    return [
+        t["image"]
+        for t in tasks
+        if isinstance(t.get("image"), dict) and {"src", "dest"} & set(t["image"])
+    ]
+
+
+def _g2_stores(tasks: list[dict[str, Any]]) -> list[Path]:
+    """The local:// destinations of G2 tasks (written in L2)."""
+    dests = [str(op.get("dest", "")) for op in _g2_ops(tasks)]
+    return [Path(d.removeprefix("local://")) for d in dests if d.startswith("local://")]
+
+
 def _filtering_ops(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The operations that take a platform argument."""
-    return _ops(tasks, "pull") + _ops(tasks, "copy")
+    """The operations that take a platform argument, in either format."""
+    return _ops(tasks, "pull") + _ops(tasks, "copy") + _g2_ops(tasks)
 
 
 class Mutant(Reference):
-    """The reference with one mistake; CATCHES names the cases that must catch it."""
+    """The reference with one mistake; CATCHES names the cases that must catch it. A mutant
+    distorts G1 tasks and L1 stores unless it says otherwise."""
+
+    formats: tuple[str, ...] = ("g1",)
 
 
 @dataclass
@@ -96,6 +115,8 @@ class SubstringPlatform(Mutant):
 @dataclass
 class IgnoreVariant(Mutant):
     """Drops variants from requested platforms, as KubeKey G2: arm/v6 takes v7 too."""
+
+    formats: tuple[str, ...] = FORMATS
 
     def prepare(self, tasks):
         for op in _filtering_ops(tasks):
@@ -264,6 +285,92 @@ def _rewrite_member(archive: Path, name: str, change) -> None:
             tar.addfile(member, io.BytesIO(data))
 
 
+class G2Mutant(Mutant):
+    """A mistake of a G2 implementation."""
+
+    formats: tuple[str, ...] = ("g2",)
+
+
+def _layouts(tasks) -> list[Path]:
+    return [f for store in _g2_stores(tasks) for f in store.rglob(f"manifests/{LAYOUT_FILE}")]
+
+
+@dataclass
+class WritesL1(G2Mutant):
+    """Writes G2 stores in layout L1 (tag files, no layout file), which KubeKey >= v4.0.5
+    cannot read back."""
+
+    def after(self, tasks, outcome):
+        for layout in _layouts(tasks):
+            for tag, digest in json.loads(layout.read_bytes()).items():
+                shutil.copyfile(layout.parent / digest, layout.parent / tag)
+            layout.unlink()
+        return outcome
+
+
+@dataclass
+class LayoutNewline(G2Mutant):
+    """Writes the layout file as most JSON writers do: unsorted, a trailing newline."""
+
+    def after(self, tasks, outcome):
+        for layout in _layouts(tasks):
+            tags = json.loads(layout.read_bytes())
+            layout.write_text(json.dumps(dict(reversed(tags.items())), indent=2) + "\n")
+        return outcome
+
+
+@dataclass
+class LayoutRewritten(G2Mutant):
+    """Writes the layout file from this run's tags only, as an unlocked read-modify-write
+    does when another run (or an earlier one) wrote it: tags of others are lost."""
+
+    def after(self, tasks, outcome):
+        mine = {
+            str(ref).rsplit(":", 1)[-1]
+            for op in _g2_ops(tasks)
+            for ref in (op.get("manifests") or [])
+            if isinstance(op.get("manifests"), list)
+        }
+        for layout in _layouts(tasks):
+            tags = json.loads(layout.read_bytes())
+            kept = {tag: digest for tag, digest in tags.items() if tag in mine}
+            layout.write_text(json.dumps(kept, indent=2, sort_keys=True))
+        return outcome
+
+
+@dataclass
+class WarnCopiesAnyway(G2Mutant):
+    """`policy: warn` keeps what the filter excludes, as KubeKey G2 does for single-arch
+    images."""
+
+    def prepare(self, tasks):
+        for op in _g2_ops(tasks):
+            if op.get("policy") == "warn":
+                op.pop("platform", None)
+        return tasks
+
+
+@dataclass
+class IgnorePattern(G2Mutant):
+    """Ignores `pattern`."""
+
+    def prepare(self, tasks):
+        for op in _g2_ops(tasks):
+            op.pop("pattern", None)
+        return tasks
+
+
+@dataclass
+class NoDiscovery(G2Mutant):
+    """A local:// src without `manifests` transfers nothing, as KubeKey G2 (a skip)."""
+
+    def prepare(self, tasks):
+        for op in _g2_ops(tasks):
+            if "manifests" not in op and str(op.get("src", "")).startswith("local://"):
+                op["manifests"] = []
+        return tasks
+
+
 @dataclass
 class ExitZero(Mutant):
     """Reports success whatever happened."""
@@ -290,6 +397,12 @@ CATCHES = {
     "always-insecure": (AlwaysInsecure, ("TLS-001", "TLS-003")),
     "exit-zero": (ExitZero, ("ERR-001", "AUTH-002")),
     "short-archive-names": (ShortArchiveNames, ("ARCH-001", "ARCH-002")),
+    "g2-writes-l1": (WritesL1, ("FMT-008", "FMT-009", "PLAT-001")),
+    "g2-layout-newline": (LayoutNewline, ("FMT-008",)),
+    "g2-layout-rewritten": (LayoutRewritten, ("FMT-015",)),
+    "g2-warn-copies-anyway": (WarnCopiesAnyway, ("FMT-001", "FMT-002")),
+    "g2-ignore-pattern": (IgnorePattern, ("FMT-003", "FMT-010")),
+    "g2-no-discovery": (NoDiscovery, ("FMT-004",)),
 }
 
 

@@ -54,6 +54,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--impl-cmd declares none)",
     )
     add(
+        "--impl-formats",
+        default=None,
+        metavar="LIST",
+        help="argument formats the implementation speaks: g1 (pull/push/copy), g2 "
+        "(manifests/src/dest), or g1,g2; every case runs in each (default: the reference "
+        "speaks both, an adapter says, --impl-cmd speaks g1)",
+    )
+    add(
         "--kk-binary",
         default=None,
         metavar="PATH",
@@ -78,6 +86,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("binary", "docker", "external"),
         default="binary",
         help="how registries are started (default: the distribution binary)",
+    )
+    add(
+        "--portless",
+        action="store_true",
+        help="binary backend: each registry (and fault proxy) on a loopback address of its "
+        "own at port 443 or 80, so that image names carry no port (KubeKey >= v4.0.4 "
+        "refuses host:port names); needs root",
     )
     add("--registry-image", default=None, help="docker backend: registry image (registry:2)")
     add("--registry-url", default=None, help="external backend: the registry URL")
@@ -136,6 +151,7 @@ def _session(config: pytest.Config) -> _Session:
                 config.getoption("--impl-cmd"),
                 features,
                 config.getoption("--impl-timeout"),
+                config.getoption("--impl-formats") or expectations.formats,
             )
             impl.check_usable()
         except ImplementationError as exc:
@@ -147,6 +163,8 @@ def _session(config: pytest.Config) -> _Session:
         if unknown:
             raise pytest.UsageError(f"unknown profiles {sorted(unknown)}; profiles: {PROFILES}")
         backend = config.getoption("--registry-backend")
+        if config.getoption("--portless") and backend != "binary":
+            raise pytest.UsageError("--portless needs --registry-backend binary")
         external = None
         if backend == "external":
             from kkimage_fixtures.launchers import ExternalLauncher
@@ -164,25 +182,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = _session(metafunc.config)
     params = []
-    for case in session.cases:
-        for profile in case.profiles:
-            if profile != NO_REGISTRY and profile not in session.profiles:
-                continue
-            marks = [pytest.mark.conformance, getattr(pytest.mark, case.area)]
-            missing = [f for f in case.requirements(profile) if not session.impl.supports(f)]
-            if missing:
-                marks.append(
-                    pytest.mark.skip(
-                        reason=f"{session.impl.name} does not declare {', '.join(missing)}"
-                    )
+    formats = session.impl.formats
+    for case, profile, format in (
+        (c, p, f) for c in session.cases for p in c.profiles for f in formats
+    ):
+        if profile != NO_REGISTRY and profile not in session.profiles:
+            continue
+        marks = [pytest.mark.conformance, getattr(pytest.mark, case.area)]
+        if format not in case.formats:
+            marks.append(
+                pytest.mark.skip(
+                    reason=f"written for {', '.join(case.formats)} only: {case.only_because}"
                 )
-            if session.external_profile and profile not in (NO_REGISTRY, session.external_profile):
-                marks.append(
-                    pytest.mark.skip(
-                        reason=f"the external registry offers profile {session.external_profile}"
-                    )
+            )
+        missing = [f for f in case.requirements(profile) if not session.impl.supports(f)]
+        if missing:
+            marks.append(
+                pytest.mark.skip(
+                    reason=f"{session.impl.name} does not declare {', '.join(missing)}"
                 )
-            params.append(pytest.param((case, profile), id=f"{case.id}-{profile}", marks=marks))
+            )
+        if session.external_profile and profile not in (NO_REGISTRY, session.external_profile):
+            marks.append(
+                pytest.mark.skip(
+                    reason=f"the external registry offers profile {session.external_profile}"
+                )
+            )
+        name = f"{case.id}-{profile}" + (f"-{format}" if len(formats) > 1 else "")
+        params.append(pytest.param((case, profile, format), id=name, marks=marks))
     metafunc.parametrize(CASE_FIXTURE, params)
 
 
@@ -204,6 +231,7 @@ class _Targets:
             username=config.getoption("--registry-username"),
             password=config.getoption("--registry-password"),
             ca_file=config.getoption("--registry-ca-file"),
+            portless=config.getoption("--portless"),
         )
         self.workdir = workdir
         self.ca_file = ca_file
@@ -244,7 +272,7 @@ def conformance_targets(request: pytest.FixtureRequest, tmp_path_factory: pytest
 def conformance_context(request: pytest.FixtureRequest, tmp_path: Path, conformance_targets):
     from .context import case_context
 
-    case, profile = request.getfixturevalue(CASE_FIXTURE)
+    case, profile, format = request.getfixturevalue(CASE_FIXTURE)
     session = _session(request.config)
     target = None if profile == NO_REGISTRY else conformance_targets.get(profile)
     namespace = f"c{uuid.uuid4().hex[:10]}"
@@ -255,6 +283,7 @@ def conformance_context(request: pytest.FixtureRequest, tmp_path: Path, conforma
         tmp=tmp_path,
         namespace=namespace,
         target=target,
+        format=format,
         expected=request.config.stash[_EXPECTATIONS].get(case.id, profile),
     ) as ctx:
         yield ctx
@@ -300,12 +329,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     callspec = getattr(item, "callspec", None)
     if callspec is None or CASE_FIXTURE not in callspec.params:
         return
-    case, profile = callspec.params[CASE_FIXTURE]
+    case, profile, format = callspec.params[CASE_FIXTURE]
     report.user_properties.extend(
         [
             ("case", case.id),
             ("area", case.area),
             ("profile", profile),
+            ("format", format),
             ("spec", ",".join(case.spec)),
             ("title", case.title),
         ]
@@ -335,6 +365,7 @@ class Reporter:
                 id=properties["case"],
                 area=properties["area"],
                 profile=properties["profile"],
+                format=properties["format"],
                 spec=properties["spec"].split(","),
                 title=properties["title"],
             ),
@@ -360,6 +391,7 @@ class Reporter:
             "command": meta.impl.describe(),
             "features": sorted(meta.impl.features),
             "features_not_declared": sorted(FEATURES - meta.impl.features),
+            "formats": list(meta.impl.formats),
             "harness_version": __version__,
             "registry": _registry_version(config),
             "backend": meta.backend,

@@ -22,13 +22,14 @@ class CaseResult:
     profile: str
     spec: list[str]
     title: str
+    format: str = "g1"
     status: str | None = None
     duration: float = 0.0
     message: str | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.id}[{self.profile}]"
+        return f"{self.id}[{self.profile}]" + ("" if self.format == "g1" else f"({self.format})")
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Results:
     started: float = field(default_factory=time.time)
 
     def ordered(self) -> list[CaseResult]:
-        return sorted(self.cases.values(), key=lambda r: (r.id, r.profile))
+        return sorted(self.cases.values(), key=lambda r: (r.id, r.profile, r.format))
 
     def counts(self) -> dict[str, Counter[str]]:
         by_area: dict[str, Counter[str]] = {}

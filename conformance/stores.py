@@ -10,8 +10,15 @@ from pathlib import Path
 DIGEST_NAME = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-def manifest_file(store: Path, reference: str, name: str | None = None) -> Path:
-    """`host/repo:tag` (or `host/repo@digest`) -> its file; `name` overrides the tag/digest."""
+HUB = "docker.io"
+HUB_L2 = "registry-1.docker.io"  # where L2 keeps Docker Hub's content (docs/spec.md R-G2-3)
+LAYOUT_FILE = "layout"  # L2: {tag: digest}
+
+
+def manifest_file(store: Path, reference: str, name: str | None = None, layout: str = "L1") -> Path:
+    """`host/repo:tag` (or `host/repo@digest`) -> its file in `layout`; `name` overrides the
+    tag/digest. In L2 a tag is looked up in `manifests/layout`: without that file, or without
+    the tag in it, the answer is a path that does not exist (the check then says so)."""
     if "@" in reference:
         repository, default = reference.split("@", 1)
         last = repository.rsplit("/", 1)[-1]
@@ -19,7 +26,46 @@ def manifest_file(store: Path, reference: str, name: str | None = None) -> Path:
             repository, default = repository.rsplit(":", 1)
     else:
         repository, default = reference.rsplit(":", 1)
-    return store / repository / "manifests" / (name or default)
+    wanted = name or default
+    if layout == "L1":
+        return store / repository / "manifests" / wanted
+    if repository.startswith(HUB + "/"):
+        repository = HUB_L2 + repository.removeprefix(HUB)
+    directory = store / repository / "manifests"
+    if wanted.startswith("sha256:"):
+        return directory / wanted
+    digest = _layout_tags(directory).get(wanted)
+    if isinstance(digest, str) and DIGEST_NAME.fullmatch(digest):
+        return directory / digest
+    return directory / (LAYOUT_FILE if not (directory / LAYOUT_FILE).is_file() else wanted)
+
+
+def _layout_tags(directory: Path) -> dict:
+    try:
+        tags = json.loads((directory / LAYOUT_FILE).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return tags if isinstance(tags, dict) else {}
+
+
+def images(store: Path) -> dict[str, Path]:
+    """Every image of a store stored by tag, in either layout, by its name
+    (`host/repo:tag`, Docker Hub's as docker.io whatever directory holds it) -> its file."""
+    found: dict[str, Path] = {}
+    for path in tag_files(store):
+        found[_name(store, path.parent.parent, path.name)] = path
+    for layout in store.rglob(f"manifests/{LAYOUT_FILE}") if store.is_dir() else ():
+        for tag, digest in _layout_tags(layout.parent).items():
+            if isinstance(digest, str) and DIGEST_NAME.fullmatch(digest):
+                found[_name(store, layout.parent.parent, tag)] = layout.parent / digest
+    return found
+
+
+def _name(store: Path, repository: Path, tag: str) -> str:
+    name = str(repository.relative_to(store))
+    if name.startswith(HUB_L2 + "/"):
+        name = HUB + name.removeprefix(HUB_L2)
+    return f"{name}:{tag}"
 
 
 def read_json(data: bytes) -> dict:
@@ -71,7 +117,7 @@ def tag_files(store: Path) -> list[Path]:
     return [
         p
         for p in store.rglob("manifests/*")
-        if p.is_file() and not p.name.startswith("sha256:") and p.name != "layout"
+        if p.is_file() and not p.name.startswith("sha256:") and p.name != LAYOUT_FILE
     ]
 
 

@@ -20,6 +20,7 @@ def all_checks() -> dict[str, Callable[..., Any]]:
         auth,
         copy,
         errors,
+        formats,
         layout,
         platforms,
         push,

@@ -12,7 +12,7 @@ from kkimage_fixtures.images import sha256
 from kkimage_fixtures.stores import corrupt_blob, write_oci_archive, write_store
 
 from ..context import CaseContext
-from ..stores import archive_files, files, manifest_file
+from ..stores import archive_files, files
 from . import check
 from .common import DIGEST, corpus, expect_root
 
@@ -140,12 +140,12 @@ def import_oci_archive(ctx: CaseContext) -> None:
         ctx.path("made.tar"), {ref: corpus(name) for ref, name in SOURCE.items()}
     )
     store = ctx.path("store")
-    ctx.succeeded(ctx.command("import", "--images-dir", store, archive))
+    ctx.succeeded(ctx.command("import", "--images-dir", store, "--layout", ctx.layout, archive))
     for reference, name in SOURCE.items():
         expect_root(ctx, store, reference, corpus(name).root.data, reference)
         image = corpus(name)
         for digest, child in image.manifests.items():
-            path = manifest_file(store, reference, digest)
+            path = ctx.manifest_file(store, reference, digest)
             kept = path.is_file() and path.read_bytes() == child.data
             ctx.expect(
                 kept, f"{reference}: child {digest} missing or altered", "the bytes", "other"

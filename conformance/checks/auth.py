@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from kkimage_fixtures import images
+from kkimage_fixtures.addresses import LOOPBACK
 from kkimage_fixtures.faultproxy import Fault
 
 from ..context import CaseContext
-from ..stores import manifest_file
 from . import check
 from .common import (
     CREDENTIALS,
@@ -62,10 +62,16 @@ def longer_prefix_wins(ctx: CaseContext) -> None:
 @check
 def unmatched_entry_not_used(ctx: CaseContext, repo: str) -> None:
     """The right credentials in the only entry, which is for another registry (`repo`;
-    `{hostname}` is this registry's host without its port), must not be used."""
-    hostname = ctx.registry.host.rsplit(":", 1)[0]
-    other = ctx.registry.auth(repo=repo.replace("{hostname}", hostname))
-    store, outcome = pull_image(ctx, [other], skip_tls_verify=True)
+    `{hostname}` is this registry's host without its port), must not be used. The image is
+    named with its port (even on a portless registry: an entry's port then has one to differ
+    from)."""
+    host = ctx.registry.host_with_port
+    other = ctx.registry.auth(repo=repo.replace("{hostname}", host.rsplit(":", 1)[0]))
+    store = ctx.path("store")
+    # The CA trusted through the environment, as no entry matches: the refusal is then about
+    # credentials only, in either format.
+    task = pull(store, [f"{host}/seed/single-oci:v1"], [other])
+    outcome = ctx.run(task, env=ctx.registry.ca_environment())
     expect_refused(ctx, store, outcome, CREDENTIALS)
 
 
@@ -90,23 +96,25 @@ def credentials_stay_home(ctx: CaseContext) -> None:
 @check
 def redirect_carries_no_credentials(ctx: CaseContext, target_host: str) -> None:
     """Blob GETs redirected elsewhere (a blob store) get no Authorization. `target_host`:
-    the host name the redirect names (`localhost`: another host; `127.0.0.1`: the same host
-    name on another port, another origin all the same)."""
-    with ctx.registry.proxy() as front, ctx.registry.proxy() as storage:
-        # the storage proxy answers anonymously where the registry would ask for credentials
-        storage.upstream_auth = (ctx.registry.running.username, ctx.registry.running.password)
-        target = f"{target_host}:{storage.port}"
-        front.add(Fault("redirect", path="/blobs/sha256:", method="GET", target=target, times=None))
-        store = ctx.path("store")
-        task = pull(store, [f"{front.host}/seed/single-oci:v1"], [ctx.registry.proxy_auth(front)])
-        ctx.succeeded(ctx.run(task), "a pull whose blobs are redirected")
-        ctx.expect(
-            storage.traffic.count("/blobs/", "GET") > 0,
-            "the redirect was not followed",
-            "blob GETs at the second host",
-            0,
-        )
-        ctx.expect_equal(storage.traffic.credentials, [], "redirected requests with credentials")
+    the host name the redirect names (`localhost`: another host; `{front}`: the same host
+    name as the registry's front on another port, another origin all the same)."""
+    front = ctx.proxy()
+    storage = ctx.registry.proxy(portless=False)  # on a port of its own
+    ctx.closing(storage.start(0, front.address if target_host == "{front}" else LOOPBACK))
+    # the storage proxy answers anonymously where the registry would ask for credentials
+    storage.upstream_auth = (ctx.registry.running.username, ctx.registry.running.password)
+    target = f"{target_host.replace('{front}', front.address)}:{storage.port}"
+    front.add(Fault("redirect", path="/blobs/sha256:", method="GET", target=target, times=None))
+    store = ctx.path("store")
+    task = pull(store, [f"{front.host}/seed/single-oci:v1"], [ctx.registry.proxy_auth(front)])
+    ctx.succeeded(ctx.run(task), "a pull whose blobs are redirected")
+    ctx.expect(
+        storage.traffic.count("/blobs/", "GET") > 0,
+        "the redirect was not followed",
+        "blob GETs at the second host",
+        0,
+    )
+    ctx.expect_equal(storage.traffic.credentials, [], "redirected requests with credentials")
 
 
 @check
@@ -145,7 +153,7 @@ def anonymous_where_allowed(ctx: CaseContext) -> None:
     outcome = ctx.run(pull(private, [ctx.registry.ref("single-oci")], [anonymous]))
     ctx.failed_cleanly(outcome, CREDENTIALS)
     ctx.expect(
-        not manifest_file(private, ctx.registry.ref("single-oci")).exists(),
+        not ctx.manifest_file(private, ctx.registry.ref("single-oci")).exists(),
         "an anonymous pull of a private repository wrote an image",
         "nothing",
         "a tag",

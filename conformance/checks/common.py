@@ -9,7 +9,7 @@ from typing import Any
 from kkimage_fixtures import images
 
 from ..context import CORPUS, CaseContext, Outcome
-from ..stores import blob_names, files, manifest_file
+from ..stores import blob_names, files
 
 SEED_DEST = (
     "{{ .module.image.src.reference.repository }}:{{ .module.image.src.reference.reference }}"
@@ -54,7 +54,7 @@ def pull_seeded(ctx: CaseContext, names: list[str], store: Path | None = None, *
     ctx.succeeded(ctx.run(pull(store, refs, [ctx.registry.auth()], **extra)), "the pull")
     for name, ref in zip(names, refs, strict=True):
         if "platform" in extra:
-            ctx.read(manifest_file(store, ref), store, "the pull")
+            ctx.read(ctx.manifest_file(store, ref), store, "the pull")
         else:
             expect_root(ctx, store, ref, corpus(name).root.data, "the pull")
     return store
@@ -115,7 +115,7 @@ def children(image: images.Image, platforms: list[str]) -> list[dict]:
 
 
 def expect_root(ctx: CaseContext, store: Path, reference: str, data: bytes, what: str) -> None:
-    path = manifest_file(store, reference)
+    path = ctx.manifest_file(store, reference)
     found = ctx.read(path, store, what)
     ctx.expect(
         found == data,
@@ -137,11 +137,12 @@ def expect_blobs(ctx: CaseContext, store: Path, expected: set[str], what: str) -
 
 def fill(value: Any, ctx: CaseContext) -> Any:
     """Case params with `{host}` (the registry, or an unreachable address without one),
-    `{port}` (its port) and `{ns}` (the case's namespace) filled in, in nested data."""
+    `{host-}` (the same with `-` for `:`) and `{ns}` (the case's namespace) filled in, in
+    nested data."""
     if isinstance(value, str):
         host = ctx.target.host if ctx.target else "127.0.0.1:1"
-        port = host.rsplit(":", 1)[-1]
-        return value.replace("{host}", host).replace("{port}", port).replace("{ns}", ctx.namespace)
+        value = value.replace("{host-}", host.replace(":", "-"))
+        return value.replace("{host}", host).replace("{ns}", ctx.namespace)
     if isinstance(value, list):
         return [fill(v, ctx) for v in value]
     if isinstance(value, dict):

@@ -7,7 +7,7 @@ import json
 from kkimage_fixtures.stores import corrupt_blob, write_store
 
 from ..context import CaseContext
-from ..stores import blob_names, files, manifest_file, read_json, tag_files
+from ..stores import blob_names, files, read_json
 from . import check
 from .common import (
     DIGEST,
@@ -27,24 +27,15 @@ SOURCE = {
 }
 
 
-def _source(ctx: CaseContext, layout: str = "L1"):
+def _source(ctx: CaseContext, layout: str | None = None):
+    """The source store, in the layout the case's format writes unless told."""
     images = {ref: corpus(name) for ref, name in SOURCE.items()}
-    return write_store(ctx.path("from"), images, layout)
+    return write_store(ctx.path("from"), images, layout or ctx.layout)
 
 
 # Every image of SOURCE by name, for the cases that check something else than copying a
 # whole store: listing them keeps those cases about one thing.
 LISTED = [ref.replace("registry-1.docker.io", "docker.io") for ref in SOURCE]
-
-
-def _images_in(store) -> set[str]:
-    return {f"{path.parent.parent.relative_to(store)}:{path.name}" for path in tag_files(store)}
-
-
-def _selected_in(store) -> set[str]:
-    """The images in `store`, Docker Hub's under docker.io/ whatever directory holds them:
-    for the cases about which images are copied (COPY-001 checks the directory)."""
-    return {name.replace("registry-1.docker.io/", "docker.io/", 1) for name in _images_in(store)}
 
 
 @check
@@ -55,7 +46,7 @@ def copy_listed_only(ctx: CaseContext) -> None:
     image = corpus("multi")
     expect_root(ctx, target, "docker.io/calico/apiserver:v3.28.2", image.root.data, "apiserver")
     expect_blobs(ctx, target, set(image.blobs), "apiserver")
-    ctx.expect_equal(_images_in(target), {"docker.io/calico/apiserver:v3.28.2"}, "images copied")
+    ctx.expect_equal(ctx.images(target), {"docker.io/calico/apiserver:v3.28.2"}, "images copied")
 
 
 @check
@@ -63,7 +54,7 @@ def copy_everything(ctx: CaseContext, layout: str) -> None:
     target = ctx.path("to")
     ctx.succeeded(ctx.run(copy(_source(ctx, layout), str(target))))
     expected = {ref.replace("registry-1.docker.io", "docker.io") for ref in SOURCE}
-    ctx.expect_equal(_images_in(target), expected, f"images copied from an {layout} store")
+    ctx.expect_equal(ctx.images(target), expected, f"images copied from an {layout} store")
     for ref, name in SOURCE.items():
         expect_root(
             ctx,
@@ -82,7 +73,7 @@ def copy_platform(ctx: CaseContext) -> None:
     )
     ctx.succeeded(ctx.run(task))
     image = corpus("dockerlist")
-    path = manifest_file(target, "docker.io/calico/node:v3.28.2")
+    path = ctx.manifest_file(target, "docker.io/calico/node:v3.28.2")
     stored = read_json(ctx.read(path, target, "the filtered copy"))
     kept = children(image, ["linux/arm/v7"])
     ctx.expect_equal(stored.get("manifests"), kept, "children kept by copy's platform filter")
@@ -98,7 +89,7 @@ def copy_pattern(ctx: CaseContext, key: str) -> None:
     target = ctx.path("to")
     task = copy(_source(ctx), str(target), LISTED, to={key: "calico/(api|x)"})
     ctx.succeeded(ctx.run(task))
-    ctx.expect_equal(_selected_in(target), {"docker.io/calico/apiserver:v3.28.2"}, f"to.{key}")
+    ctx.expect_equal(ctx.images(target), {"docker.io/calico/apiserver:v3.28.2"}, f"to.{key}")
 
 
 @check
@@ -120,7 +111,7 @@ def copy_damaged_source(ctx: CaseContext) -> None:
     ctx.failed_cleanly(ctx.run(copy(source, str(target), ["quay.io/org/single:v1"])), DIGEST)
     ctx.expect(layer not in blob_names(target), "a damaged blob was copied", "not copied", layer)
     ctx.expect(
-        not manifest_file(target, "quay.io/org/single:v1").exists(),
+        not ctx.manifest_file(target, "quay.io/org/single:v1").exists(),
         "the image of a damaged blob is in the target",
         "no tag file",
         "a tag file",
@@ -158,7 +149,7 @@ def copy_mixed_hub_directories(ctx: CaseContext) -> None:
     listed = ["docker.io/library/app:v1", "docker.io/library/app:v2"]
     ctx.succeeded(ctx.run(copy(source, str(target), listed)))
     ctx.expect_equal(
-        _images_in(target),
+        ctx.images(target),
         set(listed),
         "images copied",
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..context import CaseContext
-from ..stores import manifest_file
 from . import check
 from .common import NOT_FOUND, expect_refused, fill, pull, pull_image, pull_seeded, push
 
@@ -58,7 +57,7 @@ def unknown_keys_warn(ctx: CaseContext) -> None:
     task = pull(store, [ctx.registry.ref("single-oci")], [ctx.registry.auth()], colour="blue")
     ctx.succeeded(ctx.run(task), "a pull with an unknown key")
     ctx.expect(
-        manifest_file(store, ctx.registry.ref("single-oci")).is_file(),
+        ctx.manifest_file(store, ctx.registry.ref("single-oci")).is_file(),
         "the image was not pulled",
         "a tag file",
         "nothing",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kkimage_fixtures import images
 
 from ..context import CaseContext
-from ..stores import blob_names, damaged_blobs, files, manifest_file, stray_files
+from ..stores import blob_names, damaged_blobs, files, stray_files
 from . import check
 from .common import corpus, expect_blobs, expect_root, pull, pull_seeded
 
@@ -25,7 +25,7 @@ def pull_children(ctx: CaseContext, names: list[str]) -> None:
     for name in names:
         image = corpus(name)
         for digest, child in image.manifests.items():
-            path = manifest_file(store, ctx.registry.ref(name), digest)
+            path = ctx.manifest_file(store, ctx.registry.ref(name), digest)
             ctx.expect(
                 path.is_file() and path.read_bytes() == child.data,
                 f"{name}: child manifest {digest} missing or altered",
@@ -56,15 +56,19 @@ def pull_by_digest(ctx: CaseContext, name: str, tag: str | None = None) -> None:
 
 @check
 def pull_keeps_port(ctx: CaseContext) -> None:
-    """The registry directory is host:port."""
-    store = pull_seeded(ctx, ["single-oci"])
-    host, port = ctx.registry.host.split(":")
+    """The registry directory is host:port (named so even when the registry is portless)."""
+    host = ctx.registry.host_with_port
+    store = ctx.path("store")
+    reference = f"{host}/seed/single-oci:v1"
+    task = pull(store, [reference], [ctx.registry.auth(repo=host)])
+    ctx.succeeded(ctx.run(task), "a pull from host:port")
     ctx.expect(
-        (store / f"{host}:{port}").is_dir(),
+        (store / host).is_dir(),
         "the store should hold a directory host:port",
-        f"{host}:{port}/",
+        f"{host}/",
         sorted(p.name for p in store.iterdir()) if store.is_dir() else "no store",
     )
+    expect_root(ctx, store, reference, corpus("single-oci").root.data, reference)
 
 
 @check

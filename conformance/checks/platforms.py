@@ -8,7 +8,7 @@ import re
 from kkimage_fixtures import images
 
 from ..context import CaseContext
-from ..stores import manifest_file, read_json
+from ..stores import read_json
 from . import check
 from .common import (
     children,
@@ -35,7 +35,7 @@ def filter_keeps(ctx: CaseContext, name: str, platform: list[str], kept: list[st
     image = corpus(name)
     store, outcome = _pull(ctx, name, platform)
     ctx.succeeded(outcome, f"pull with platform {platform}")
-    path = manifest_file(store, ctx.registry.ref(name))
+    path = ctx.manifest_file(store, ctx.registry.ref(name))
     stored = read_json(ctx.read(path, store, "the filtered root"))
     original = json.loads(image.root.data)
     ctx.expect_equal(stored.get("mediaType"), original["mediaType"], "the index's media type")
@@ -53,7 +53,7 @@ def filter_keeps_other_fields(ctx: CaseContext) -> None:
     image = corpus("annotated")
     store, outcome = _pull(ctx, "annotated", ["linux/arm64"])
     ctx.succeeded(outcome)
-    path = manifest_file(store, ctx.registry.ref("annotated"))
+    path = ctx.manifest_file(store, ctx.registry.ref("annotated"))
     stored = read_json(ctx.read(path, store, "the filtered root"))
     original = json.loads(image.root.data)
     for key, value in original.items():
@@ -70,8 +70,8 @@ def filter_is_deterministic(ctx: CaseContext) -> None:
     second, two = _pull(ctx, "multi", ["linux/amd64", "linux/arm/v7"], into="b")
     ctx.succeeded(one, "the first pull")
     ctx.succeeded(two, "the second pull")
-    a = ctx.read(manifest_file(first, ctx.registry.ref("multi")), first, "the first pull")
-    b = ctx.read(manifest_file(second, ctx.registry.ref("multi")), second, "the second pull")
+    a = ctx.read(ctx.manifest_file(first, ctx.registry.ref("multi")), first, "the first pull")
+    b = ctx.read(ctx.manifest_file(second, ctx.registry.ref("multi")), second, "the second pull")
     ctx.expect(
         a == b, "the same filter gave different index bytes", images.sha256(a), images.sha256(b)
     )
@@ -102,7 +102,7 @@ def strict_missing_fails(ctx: CaseContext) -> None:
     """strict (the default): a missing platform fails and writes no image."""
     store, outcome = _pull(ctx, "dockerlist", ["linux/s390x", "linux/amd64"])
     ctx.failed_cleanly(outcome, "s390x")
-    path = manifest_file(store, ctx.registry.ref("dockerlist"))
+    path = ctx.manifest_file(store, ctx.registry.ref("dockerlist"))
     ctx.expect(
         not path.exists(), "a failed image must not be in the store", "no tag file", str(path)
     )
@@ -114,7 +114,7 @@ def warn_keeps_subset(ctx: CaseContext) -> None:
     image = corpus("dockerlist")
     store, outcome = _pull(ctx, "dockerlist", ["linux/s390x", "arm64"], policy="warn")
     ctx.succeeded(outcome, "a warn-policy pull with a missing platform")
-    path = manifest_file(store, ctx.registry.ref("dockerlist"))
+    path = ctx.manifest_file(store, ctx.registry.ref("dockerlist"))
     stored = read_json(ctx.read(path, store, "the warn-policy pull"))
     ctx.expect_equal(stored.get("manifests"), children(image, ["linux/arm64/v8"]), "children kept")
 
@@ -127,11 +127,11 @@ def warn_nothing_matches_skips(ctx: CaseContext) -> None:
     refs = [ctx.registry.ref("single-arm"), ctx.registry.ref("multi")]
     task = pull(store, refs, [ctx.registry.auth()], platform=["linux/s390x"], policy="warn")
     ctx.succeeded(ctx.run(task), "a warn-policy pull where one image has nothing matching")
-    path = manifest_file(store, refs[0])
+    path = ctx.manifest_file(store, refs[0])
     ctx.expect(
         not path.exists(), "a skipped image must not be in the store", "no tag file", str(path)
     )
-    stored = read_json(ctx.read(manifest_file(store, refs[1]), store, "the matching image"))
+    stored = read_json(ctx.read(ctx.manifest_file(store, refs[1]), store, "the matching image"))
     expected = children(corpus("multi"), ["linux/s390x"])
     ctx.expect_equal(stored.get("manifests"), expected, "children kept of the matching image")
 
@@ -155,7 +155,7 @@ def digest_filtered(ctx: CaseContext) -> None:
     store = ctx.path("store")
     task = pull(store, [reference], [ctx.registry.auth()], platform=["linux/amd64"])
     ctx.succeeded(ctx.run(task), "a filtered pull by digest")
-    directory = manifest_file(store, reference).parent
+    directory = ctx.manifest_file(store, reference).parent
     roots = []
     for path in sorted(directory.iterdir()) if directory.is_dir() else []:
         content = read_json(path.read_bytes())

@@ -60,7 +60,7 @@ def push_src_pattern(ctx: CaseContext) -> None:
 @check
 def push_filtered_index(ctx: CaseContext) -> None:
     store = pull_seeded(ctx, ["multi"], platform=["linux/arm64"])
-    path = store / ctx.registry.host / "seed/multi/manifests/v1"
+    path = ctx.manifest_file(store, ctx.registry.ref("multi"))
     stored = ctx.read(path, store, "the filtered pull")
     dest = f"{ctx.registry.host}/{ctx.namespace}/" + SEED_DEST
     ctx.succeeded(ctx.run(push(store, dest, [ctx.registry.auth()])))
@@ -163,7 +163,7 @@ def push_mounts_shared_layers(ctx: CaseContext) -> None:
 @check
 def push_incomplete_store(ctx: CaseContext) -> None:
     image = images.single("incomplete", seed=ctx.namespace)
-    store = write_store(ctx.path("s"), {"quay.io/org/app:v1": image})
+    store = write_store(ctx.path("s"), {"quay.io/org/app:v1": image}, ctx.layout)
     layer = json.loads(image.root.data)["layers"][0]["digest"]
     (store / "blobs" / layer).unlink()
     dest = f"{ctx.registry.host}/{ctx.namespace}/app"

@@ -10,7 +10,7 @@ from kkimage_fixtures import images
 from kkimage_fixtures.faultproxy import Fault
 
 from ..context import CORPUS, CaseContext
-from ..stores import blob_names, damaged_blobs, manifest_file, stray_files
+from ..stores import blob_names, damaged_blobs, stray_files
 from . import check
 from .common import DIGEST, expect_root, pull
 
@@ -49,7 +49,7 @@ def corrupt_blob_refused(ctx: CaseContext) -> None:
         layer["digest"],
     )
     ctx.expect(
-        not manifest_file(store, reference).exists(),
+        not ctx.manifest_file(store, reference).exists(),
         "the image is in the store although a blob is bad",
         "no tag file",
         "a tag file",
@@ -154,7 +154,7 @@ def interrupted_then_rerun(ctx: CaseContext) -> None:
         f"exit {process.returncode}: {stderr.strip()[-300:]}",
     )
     ctx.expect(
-        not manifest_file(store, reference).exists(),
+        not ctx.manifest_file(store, reference).exists(),
         "an interrupted pull left a tag",
         "no tag file",
         "a tag file",
@@ -187,7 +187,7 @@ def concurrent_runs(ctx: CaseContext) -> None:
         )
     for name in names:
         ctx.expect(
-            manifest_file(store, ctx.registry.ref(name)).is_file(),
+            ctx.manifest_file(store, ctx.registry.ref(name)).is_file(),
             f"{name} is missing after two concurrent runs",
             "a tag file",
             "nothing",

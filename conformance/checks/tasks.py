@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..context import CaseContext
-from ..stores import files, manifest_file
+from ..stores import files
 from . import check
 from .common import NOT_FOUND, SEED_DEST, corpus, expect_pulled, expect_root, pull
 
@@ -67,7 +67,7 @@ def variables_in_arguments(ctx: CaseContext) -> None:
     )
     variables = {"workdir": str(ctx.tmp), "mirror": ctx.registry.host, "tag": "v1"}
     ctx.succeeded(ctx.run(task, variables), "a pull whose arguments use variables")
-    path = manifest_file(ctx.path("images"), ctx.registry.ref("single-oci"))
+    path = ctx.manifest_file(ctx.path("images"), ctx.registry.ref("single-oci"))
     ctx.expect(path.is_file(), "the variables were not rendered", str(path), "nothing there")
 
 

@@ -86,6 +86,11 @@ def parse_g2(args: dict[str, Any], where: str, warn: Warn) -> G2Spec:
     warn_unknown(args, set(KEYS), where, warn)
     manifests = json_list(args.get("manifests"), f"{where}.manifests")
     pattern = regex(args.get("pattern"), f"{where}.pattern")
+    src = _location(args.get("src"), f"{where}.src")
+    if not manifests and src.text.strip().startswith("oci://"):
+        raise TaskError(
+            f"{where}.manifests: required with an oci:// src (a registry cannot be listed)"
+        )
     refs = None
     if manifests is not None and manifests != []:
         refs = references(manifests, f"{where}.manifests")
@@ -97,7 +102,7 @@ def parse_g2(args: dict[str, Any], where: str, warn: Warn) -> G2Spec:
     auths = json_list(args.get("auths"), f"{where}.auths")
     return G2Spec(
         manifests=refs,
-        src=_location(args.get("src"), f"{where}.src"),
+        src=src,
         dest=_location(args.get("dest"), f"{where}.dest"),
         platform=platform(json_list(args.get("platform"), where), f"{where}.platform"),
         policy=policy(args.get("policy"), f"{where}.policy"),

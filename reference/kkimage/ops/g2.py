@@ -75,11 +75,18 @@ def run_g2(
         return stores.setdefault(key, StoreTransport(Store(location.path or ".", layout)))
 
     runs: dict[tuple[int, str], tuple[Run, list[Transfer]]] = {}
+    claimed: dict[tuple[str, str], ImageReference] = {}  # destination -> the image sent there
     for ref in refs:  # every location rendered before anything moves
         src = _render(spec.src, ref, variables, f"{where}: src of {ref}")
         dest = _render(spec.dest, ref, variables, f"{where}: dest of {ref}")
         source_ref = _as_named(src, ref) if src.is_registry else ref
-        dest_ref = _as_named(dest, source_ref) if dest.is_registry else source_ref
+        dest_ref = _as_named(dest, source_ref) if dest.is_registry else ref  # as listed
+        other = claimed.setdefault((str(dest.path), str(dest_ref)), source_ref)
+        if str(other) != str(source_ref):
+            raise TaskError(
+                f"{where}: {other} and {source_ref} would both be written to {dest_ref}; "
+                "make dest tell them apart (e.g. with .module.image.reference.repository)"
+            )
         source = transport(src, "L1")
         operation = _OPERATIONS[(src.is_registry, dest.is_registry)]
         selection = Selection(spec.platform, spec.policy)
