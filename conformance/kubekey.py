@@ -43,9 +43,14 @@ from .implementations import Implementation, ImplementationError
 
 BINARY_VARIABLE = "KKIMAGE_KK_BINARY"
 VERSION_VARIABLE = "KKIMAGE_KK_VERSION"
-# What KubeKey's G1 format has of the suite's features (v4.0.2, v4.0.3): no ca_file, client
-# certificates, policy, L2 stores, digest references or task mappings (see docs/kubekey.md).
+# What a release has of the suite's features (docs/kubekey.md). G1 (v4.0.2, v4.0.3): no
+# ca_file, client certificates, policy, L2 stores, digest references or task mappings. G2
+# (v4.0.4 on) has policy, reads L2, and takes digest references; ca_file, cert_file and
+# key_file from v4.0.5. A feature is declared where the release has the argument, so that a
+# case shows how it behaves (a deviation is an expectations entry, not a skip).
 FEATURES = frozenset({"proxy_env"})
+G2_FEATURES = FEATURES | {"policy", "l2_read", "digest_pull"}
+TLS_FILES = frozenset({"ca_file", "client_cert"})
 _SUMMARY = re.compile(
     r"finish\. total: (?P<total>\d+),\s*success: (?P<success>\d+),\s*"
     r"ignored: (?P<ignored>\d+),\s*failed: (?P<failed>\d+)"
@@ -73,8 +78,9 @@ class KubeKey(Implementation):
     """The adapter the entry point `kubekey` names."""
 
     name: str = "kubekey"
-    features: frozenset[str] = FEATURES
-    formats: tuple[str, ...] = ()  # () until check_usable: the version's (formats_of)
+    # None until check_usable, unless declared: the version's (features_of, formats_of)
+    features: frozenset[str] = None  # type: ignore[assignment]
+    formats: tuple[str, ...] = None  # type: ignore[assignment]
     binary: str | None = None  # default: $KKIMAGE_KK_BINARY
 
     def check_usable(self) -> None:
@@ -90,8 +96,11 @@ class KubeKey(Implementation):
             raise ImplementationError(
                 f"{self.binary} version failed (exit {answer.returncode}): {''.join(first)}"
             )
-        if not self.formats:
-            self.formats = formats_of(kk_version(self.binary))
+        version = kk_version(self.binary)
+        if self.formats is None:
+            self.formats = formats_of(version)
+        if self.features is None:
+            self.features = features_of(version)
 
     def describe(self) -> str:
         return f"kk run ({Path(self.binary or 'kk').name}, one-play localhost playbook)"
@@ -186,13 +195,23 @@ def kk_version(binary: str) -> str | None:
     return None
 
 
+def _release(version: str | None) -> tuple[int, ...]:
+    """(4, 0, 5) of v4.0.5 (and of v4.0.5-rc.0); unknown: the newest there is."""
+    found = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version or "")
+    return tuple(map(int, found.groups())) if found else (99, 0, 0)
+
+
 def formats_of(version: str | None) -> tuple[str, ...]:
     """The argument format a release speaks: G2 from v4.0.4 on (its G1 is broken there, a
     finding of its own with `--impl-formats g1`), G1 before; unknown: G2, the current one."""
-    found = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version or "")
-    if found and tuple(map(int, found.groups())) < (4, 0, 4):
-        return ("g1",)
-    return ("g2",)
+    return ("g1",) if _release(version) < (4, 0, 4) else ("g2",)
+
+
+def features_of(version: str | None) -> frozenset[str]:
+    release = _release(version)
+    if release < (4, 0, 4):
+        return FEATURES
+    return G2_FEATURES | (TLS_FILES if release >= (4, 0, 5) else frozenset())
 
 
 def expectations_file(version: str) -> Path | None:

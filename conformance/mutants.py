@@ -59,6 +59,7 @@ def _filtering_ops(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return _ops(tasks, "pull") + _ops(tasks, "copy") + _g2_ops(tasks)
 
 
+@dataclass
 class Mutant(Reference):
     """The reference with one mistake; CATCHES names the cases that must catch it. A mutant
     distorts G1 tasks and L1 stores unless it says otherwise."""
@@ -285,6 +286,7 @@ def _rewrite_member(archive: Path, name: str, change) -> None:
             tar.addfile(member, io.BytesIO(data))
 
 
+@dataclass
 class G2Mutant(Mutant):
     """A mistake of a G2 implementation."""
 

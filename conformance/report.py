@@ -161,32 +161,3 @@ class Results:
             lines.append(f"STALE expectation {case_id}: no such case")
         lines.append(f"verdict: {self.verdict} ({len(self.cases)} cases)")
         return lines
-
-
-def compare(paths: list[Path]) -> str:
-    """A markdown matrix: one row per case and profile, one column per results.json."""
-    runs = [json.loads(path.read_text()) for path in paths]
-    names = [
-        run.get("implementation") or path.parent.name for run, path in zip(runs, paths, strict=True)
-    ]
-    if len(set(names)) < len(names):  # one implementation on several registries
-        names = [f"{n} on {run.get('registry', '?')}" for n, run in zip(names, runs, strict=True)]
-    rows: dict[str, dict[int, str]] = {}
-    titles: dict[str, str] = {}
-    for column, run in enumerate(runs):
-        for case in run["cases"]:
-            key = f"{case['id']}[{case['profile']}]"
-            rows.setdefault(key, {})[column] = case["status"]
-            titles[key] = case["title"]
-    header = "| case | " + " | ".join(names) + " | title |"
-    lines = [header, "|---" * (len(names) + 2) + "|"]
-    for key in sorted(rows):
-        cells = [SYMBOLS.get(rows[key].get(c, ""), "") for c in range(len(runs))]
-        lines.append(f"| {key} | " + " | ".join(cells) + f" | {titles[key]} |")
-    totals = [
-        str(sum(1 for c in run["cases"] if c["status"] == "pass")) + f"/{len(run['cases'])}"
-        for run in runs
-    ]
-    lines.append("| **passed** | " + " | ".join(totals) + " | |")
-    legend = ", ".join(f"{symbol} {status}" for status, symbol in SYMBOLS.items())
-    return "\n".join(lines) + f"\n\n{legend}\n"

@@ -12,7 +12,7 @@ from ..context import CaseContext
 from ..formats import PULL_SRC
 from ..stores import HUB_L2, LAYOUT_FILE, files, read_json
 from . import check
-from .common import corpus, expect_blobs, expect_root, image_blobs
+from .common import children, corpus, expect_blobs, expect_root, image_blobs
 
 
 def g2(manifests: Any, src: str, dest: str, **extra: Any) -> dict:
@@ -37,25 +37,37 @@ def _entry(ctx: CaseContext, **overrides: Any) -> dict:
     return entry
 
 
-def _nothing_written(ctx: CaseContext, outcome, what: str) -> None:
+def _only_the_matching_written(ctx: CaseContext, outcome, skipped: str, what: str) -> None:
+    """Exit 0; `skipped` is not in the store, and multi (which has linux/s390x) is, with that
+    child only: the run went on past the skip."""
     ctx.succeeded(outcome, what)
     store = ctx.path("store")
-    ctx.expect_equal(files(store), [], f"{what}: files written")
+    ctx.expect(
+        not ctx.manifest_file(store, ctx.registry.ref(skipped)).exists(),
+        f"{what}: the image without the platform was written",
+        f"no {skipped}",
+        sorted(ctx.images(store)),
+    )
+    path = ctx.manifest_file(store, ctx.registry.ref("multi"))
+    stored = read_json(ctx.read(path, store, f"{what}: the matching image"))
+    wanted = children(corpus("multi"), ["linux/s390x"])
+    ctx.expect_equal(stored.get("manifests"), wanted, f"{what}: children kept of multi")
 
 
 @check
 def warn_index_without_match(ctx: CaseContext) -> None:
-    """policy: warn, an index with no child of the platform: skipped, exit 0, nothing kept."""
-    outcome = ctx.run(_pull(ctx, ["multi"], platform=["linux/riscv64"], policy="warn"))
-    _nothing_written(ctx, outcome, "a warn pull of an index without a matching child")
+    """policy: warn, an index with no child of the platform: skipped, exit 0, and the image
+    of the same task that has it is written."""
+    task = _pull(ctx, ["dockerlist", "multi"], platform=["linux/s390x"], policy="warn")
+    _only_the_matching_written(ctx, ctx.run(task), "dockerlist", "a warn pull")
 
 
 @check
 def warn_single_without_match(ctx: CaseContext) -> None:
     """policy: warn never copies what the filter excludes: a single-arch amd64 image asked
     for another platform is skipped, not copied anyway (KubeKey copies it)."""
-    outcome = ctx.run(_pull(ctx, ["single-oci"], platform=["linux/riscv64"], policy="warn"))
-    _nothing_written(ctx, outcome, "a warn pull of a single-arch image of another platform")
+    task = _pull(ctx, ["single-oci", "multi"], platform=["linux/s390x"], policy="warn")
+    _only_the_matching_written(ctx, ctx.run(task), "single-oci", "a warn pull")
 
 
 @check
@@ -175,9 +187,14 @@ def hub_directory_l2(ctx: CaseContext) -> None:
 
 @check
 def nothing_left_skips(ctx: CaseContext) -> None:
-    """A `pattern` that leaves no image: a skip, exit 0, nothing written."""
-    outcome = ctx.run(_pull(ctx, ["single-oci"], pattern="matches-nothing"))
-    _nothing_written(ctx, outcome, "a pull whose pattern leaves nothing")
+    """A `pattern` that leaves no image: that task is a skip, and the run goes on (exit 0, the
+    next task's image written, nothing of the first)."""
+    first = _pull(ctx, ["multi"], pattern="matches-nothing")
+    then = _pull(ctx, ["single-oci"])
+    ctx.succeeded(ctx.run([first, then]), "a pull whose pattern leaves nothing, then a pull")
+    store = ctx.path("store")
+    ctx.expect_equal(ctx.images(store), {ctx.registry.ref("single-oci")}, "images stored")
+    expect_root(ctx, store, ctx.registry.ref("single-oci"), corpus("single-oci").root.data, "then")
 
 
 @check

@@ -20,4 +20,10 @@ def suite(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict
 
 
 def statuses(results: dict) -> dict[str, str]:
-    return {f"{c['id']}[{c['profile']}]": c["status"] for c in results.get("cases", [])}
+    """Status by case and profile, `(g2)` added for a G2 run (as reports name them)."""
+    return {
+        f"{c['id']}[{c['profile']}]" + ("" if c.get("format", "g1") == "g1" else "(g2)"): c[
+            "status"
+        ]
+        for c in results.get("cases", [])
+    }

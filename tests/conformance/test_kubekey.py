@@ -165,16 +165,28 @@ def test_the_tox_runner_says_what_to_set(tmp_path):
 
 
 @pytest.mark.integration
-def test_the_suite_runs_through_the_adapter(kk, tmp_path):
-    """The whole path, with the stand-in running the reference: cases pass, and the report
-    names the adapter and what it declares."""
+@pytest.mark.parametrize(
+    ("version", "suffix", "features"),
+    [
+        ("v4.0.3", "", ["proxy_env"]),
+        ("v4.0.4", "(g2)", ["digest_pull", "l2_read", "policy", "proxy_env"]),
+        (
+            "v4.0.6",
+            "(g2)",
+            ["ca_file", "client_cert", "digest_pull", "l2_read", "policy", "proxy_env"],
+        ),
+    ],
+)
+def test_the_suite_runs_through_the_adapter(kk, tmp_path, monkeypatch, version, suffix, features):
+    """The whole path, with the stand-in running the reference: cases pass, in the format of
+    the version kk reports, and the report names the adapter and what it declares."""
+    monkeypatch.setenv("STAND_IN_VERSION", version)
     process, results = suite(
         tmp_path, "--impl", "kubekey", "--kk-binary", str(kk), "-k", "LAYOUT-005 or ERR-010"
     )
-    assert statuses(results) == {"LAYOUT-005[plain]": "pass", "ERR-010[plain]": "pass"}, (
-        process.stdout
-    )
-    assert results["implementation"] == "kubekey" and results["features"] == ["proxy_env"]
+    expected = {f"LAYOUT-005[plain]{suffix}": "pass", f"ERR-010[plain]{suffix}": "pass"}
+    assert statuses(results) == expected, process.stdout
+    assert results["implementation"] == "kubekey" and results["features"] == features
     assert str(kk) not in json.dumps(results), "results.json names a path of this machine"
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from conformance.cases import NO_REGISTRY, lint, load_cases, spec_requirements
 from conformance.checks import all_checks
+from conformance.compare import changes, columns, page
+from conformance.compare import markdown as compare
 from conformance.mutants import CATCHES
-from conformance.report import compare
 from tests.conformance.runner import PYTEST, statuses, suite
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
@@ -111,6 +112,8 @@ def test_a_broken_registry_is_an_error_never_a_pass(tmp_path):
         "external",
         "--registry-url",
         "http://127.0.0.1:1",
+        "--impl-formats",
+        "g1",
         "-k",
         "LAYOUT-005",
     )
@@ -128,12 +131,10 @@ def test_selection_by_marker_and_profile(tmp_path):
     token = subprocess.run(
         [*command, "--profiles", "token"], capture_output=True, text=True, cwd=tmp_path
     )
-    profiles = {
-        line.rsplit("-", 1)[-1].rstrip("]")
-        for line in token.stdout.splitlines()
-        if "test_case[" in line
-    }
-    assert profiles == {"token", "none"}
+    ids = [line for line in token.stdout.splitlines() if "test_case[" in line]
+    # CASE-profile-format: the reference speaks both formats
+    assert {line.rstrip("]").rsplit("-", 2)[1] for line in ids} == {"token", "none"}
+    assert {line.rstrip("]").rsplit("-", 1)[1] for line in ids} == {"g1", "g2"}
 
 
 def test_compare_builds_a_matrix(tmp_path):
@@ -165,6 +166,89 @@ def test_compare_builds_a_matrix(tmp_path):
         text=True,
     )
     assert cli.returncode == 2 and "no such file" in cli.stderr
+
+
+def _release(tmp_path: Path, name: str, statuses: dict[str, str], format: str = "g1") -> Path:
+    path = tmp_path / name / "results.json"
+    path.parent.mkdir(exist_ok=True)
+    cases = [
+        {
+            "id": case_id,
+            "profile": "plain",
+            "format": format,
+            "area": case_id.split("-")[0].lower(),
+            "status": status,
+            "title": f"title of {case_id}",
+            "message": f"why {case_id} is {status} in {name}",
+        }
+        for case_id, status in statuses.items()
+    ]
+    path.write_text(json.dumps({"implementation": name, "cases": cases}))
+    return path
+
+
+def test_compare_names_every_change_and_marks_regressions(tmp_path):
+    old = _release(tmp_path, "v1", {"AUTH-006": "pass", "PLAT-003": "xfail", "TLS-001": "pass"})
+    new = _release(tmp_path, "v2", {"AUTH-006": "xfail", "PLAT-003": "pass", "TLS-001": "pass"})
+    found = changes(columns([old, new]))
+    assert [(c.key[0], c.old, c.new, c.regression) for c in found] == [
+        ("AUTH-006", "pass", "xfail", True),
+        ("PLAT-003", "xfail", "pass", False),
+    ]
+    text = compare([old, new])
+    assert "- AUTH-006[plain]: v1 pass → v2 xfail **regression**" in text
+    assert "- PLAT-003[plain]: v1 xfail → v2 pass\n" in text
+
+
+def test_compare_gives_a_run_in_two_formats_two_columns(tmp_path):
+    path = tmp_path / "ref" / "results.json"
+    path.parent.mkdir()
+    cases = [
+        {"id": "COPY-001", "profile": "none", "format": f, "status": "pass", "title": "t"}
+        for f in ("g1", "g2")
+    ]
+    path.write_text(json.dumps({"implementation": "reference", "cases": cases}))
+    assert [c.name for c in columns([path])] == ["reference (g1)", "reference (g2)"]
+
+
+def test_the_html_matrix_is_self_contained_and_shows_each_cell(tmp_path):
+    from html.parser import HTMLParser
+
+    old = _release(tmp_path, "v1", {"AUTH-006": "pass", "PLAT-003": "skip"})
+    new = _release(tmp_path, "v2", {"AUTH-006": "xfail", "PLAT-003": "pass"})
+    text = page([old, new])
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cells: list[dict] = []
+            self.groups: list[str] = []
+            self.external: list[str] = []
+            self._group = False
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "td" and "cell" in attrs.get("class", ""):
+                self.cells.append(attrs)
+            if tag in ("script", "link", "img") and (attrs.get("src") or attrs.get("href")):
+                self.external.append(tag)
+            self._group = tag == "th" and attrs.get("colspan") is not None
+
+        def handle_data(self, data):
+            if self._group:
+                self.groups.append(data)
+                self._group = False
+
+    parser = Cells()
+    parser.feed(text)
+    assert parser.external == [] and "http" not in text.replace("http-equiv", "")
+    assert parser.groups == ["auth", "plat"]  # grouped by area
+    statuses = [c["data-status"] for c in parser.cells]
+    assert statuses == ["pass", "xfail", "skip", "pass"]
+    regressed = [c for c in parser.cells if "regression" in c["class"]]
+    assert [c["data-status"] for c in regressed] == ["xfail"]
+    assert "why AUTH-006 is xfail in v2" in regressed[0]["title"]
+    assert 'style="background:#2e7d32"' in text  # a pass is green
 
 
 def test_the_plugin_loads_without_the_harness():
