@@ -7,6 +7,7 @@ A mutant distorts the task before the reference runs (`prepare`) or the effects 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -341,6 +342,37 @@ class LayoutRewritten(G2Mutant):
 
 
 @dataclass
+class RequestOrder(G2Mutant):
+    """Lists a filtered index's children in the request's order, as KubeKey G2 does: the
+    stored index (a new digest) replaces the tag's in the layout file."""
+
+    def after(self, tasks, outcome):
+        wanted = [str(p).lower() for op in _g2_ops(tasks) for p in op.get("platform") or []]
+        for layout in _layouts(tasks):
+            tags = json.loads(layout.read_bytes())
+            for tag, digest in tags.items():
+                index = json.loads((layout.parent / digest).read_bytes())
+                if len(index.get("manifests", [])) < 2:
+                    continue
+                index["manifests"].sort(key=lambda d: _rank(d.get("platform", {}), wanted))
+                data = json.dumps(index, separators=(",", ":")).encode()
+                name = "sha256:" + hashlib.sha256(data).hexdigest()
+                (layout.parent / name).write_bytes(data)
+                tags[tag] = name
+            layout.write_text(json.dumps(tags, indent=2, sort_keys=True))
+        return outcome
+
+
+def _rank(platform: dict, wanted: list[str]) -> int:
+    """Where `platform` comes in the request (os/arch[/variant]), unknown last."""
+    spelled = "/".join(p for p in (platform.get("os"), platform.get("architecture")) if p)
+    for n, asked in enumerate(wanted):
+        if asked in (spelled, f"{spelled}/{platform.get('variant', '')}"):
+            return n
+    return len(wanted)
+
+
+@dataclass
 class WarnCopiesAnyway(G2Mutant):
     """`policy: warn` keeps what the filter excludes, as KubeKey G2 does for single-arch
     images."""
@@ -403,6 +435,7 @@ CATCHES = {
     "g2-layout-newline": (LayoutNewline, ("FMT-008",)),
     "g2-layout-rewritten": (LayoutRewritten, ("FMT-015",)),
     "g2-warn-copies-anyway": (WarnCopiesAnyway, ("FMT-001", "FMT-002")),
+    "g2-request-order": (RequestOrder, ("PLAT-009",)),
     "g2-ignore-pattern": (IgnorePattern, ("FMT-003", "FMT-010")),
     "g2-no-discovery": (NoDiscovery, ("FMT-004",)),
 }
