@@ -100,6 +100,18 @@ class CaseContext:
         )
         return self.impl.start(task_file, vars_file, self._env(None))
 
+    def succeeded_at_once(self, runs: list[list[dict]], what: str) -> None:
+        """Every run of `runs` started at once (into one store, say); each must exit 0."""
+        processes = [self.start(tasks) for tasks in runs]
+        for process in processes:
+            _, stderr = process.communicate(timeout=self.impl.timeout)
+            self.expect(
+                process.returncode == 0,
+                f"one of {len(processes)} {what} at once failed",
+                "exit 0",
+                f"exit {process.returncode}: {stderr.strip()[-300:]}",
+            )
+
     def _number(self) -> int:
         self._runs += 1
         return self._runs

@@ -83,7 +83,8 @@ def _push(args: dict[str, Any], pulled: dict[str, list[str]]) -> dict[str, Any]:
         out["dest"] = "oci://" + dest.replace(G1_VARIABLES, G2_VARIABLES)
     if "src_pattern" in args:
         out["pattern"] = args.pop("src_pattern")
-    return _with(_listed(out, pulled), args, _auths(args.pop("auths", None)))
+    auths = _auths(args.pop("auths", None))
+    return _with(_listed(out, pulled), args, auths)
 
 
 def _copy(args: dict[str, Any], pulled: dict[str, list[str]]) -> dict[str, Any]:
@@ -137,15 +138,17 @@ def _is_image(path: Path) -> bool:
     return media_type in IMAGE_MEDIA_TYPES
 
 
+def g2_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A G1 `auths` entry with G2's key names (`repo` -> `registry`, `insecure` ->
+    `skip_tls_verify`), the other keys as they are."""
+    return {AUTH_KEYS.get(k, k): v for k, v in entry.items()}
+
+
 def _auths(auths: object) -> object:
-    """G1 entries with G2's key names (`repo` -> `registry`, `insecure` -> `skip_tls_verify`);
-    anything else as it is, for the implementation to judge."""
+    """G1 entries in G2's spelling; anything else as it is, for the implementation to judge."""
     if not isinstance(auths, list):
         return auths
-    return [
-        {AUTH_KEYS.get(k, k): v for k, v in entry.items()} if isinstance(entry, dict) else entry
-        for entry in auths
-    ]
+    return [g2_entry(entry) if isinstance(entry, dict) else entry for entry in auths]
 
 
 def _with(out: dict[str, Any], rest: dict[str, Any], auths: object) -> dict[str, Any]:

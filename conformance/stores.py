@@ -34,10 +34,12 @@ def manifest_file(store: Path, reference: str, name: str | None = None, layout: 
     directory = store / repository / "manifests"
     if wanted.startswith("sha256:"):
         return directory / wanted
+    if not (directory / LAYOUT_FILE).is_file():
+        return directory / LAYOUT_FILE  # what a check then reports missing
     digest = _layout_tags(directory).get(wanted)
     if isinstance(digest, str) and DIGEST_NAME.fullmatch(digest):
         return directory / digest
-    return directory / (LAYOUT_FILE if not (directory / LAYOUT_FILE).is_file() else wanted)
+    return directory / wanted
 
 
 def _layout_tags(directory: Path) -> dict:

@@ -9,7 +9,7 @@ from typing import Any
 from kkimage_fixtures.stores import write_store
 
 from ..context import CaseContext
-from ..formats import PULL_SRC
+from ..formats import PULL_SRC, g2_entry
 from ..stores import HUB_L2, LAYOUT_FILE, files, read_json
 from . import check
 from .common import children, corpus, expect_blobs, expect_root, image_blobs
@@ -28,13 +28,16 @@ def _pull(ctx: CaseContext, names: list[str], **extra: Any) -> dict:
     return g2(refs, PULL_SRC, f"local://{store}", auths=[_entry(ctx)], **extra)
 
 
-def _entry(ctx: CaseContext, **overrides: Any) -> dict:
+def _entry(ctx: CaseContext) -> dict:
     """The registry's auths entry in G2's spelling."""
-    entry = ctx.registry.auth(**overrides)
-    entry["registry"] = entry.pop("repo")
-    if "insecure" in entry:
-        entry["skip_tls_verify"] = entry.pop("insecure")
-    return entry
+    return g2_entry(ctx.registry.auth())
+
+
+def _tagged_multi(ctx: CaseContext, tags: tuple[str, ...]) -> list[str]:
+    """multi pushed under each of `tags` in the case's namespace: its references."""
+    for tag in tags:
+        ctx.registry.client.push(f"{ctx.namespace}/multi", corpus("multi"), tag)
+    return [ctx.registry.ref("multi", tag, ctx.namespace) for tag in tags]
 
 
 def _only_the_matching_written(ctx: CaseContext, outcome, skipped: str, what: str) -> None:
@@ -155,9 +158,7 @@ def layout_file_bytes(ctx: CaseContext) -> None:
     """L2 as KubeKey writes it: `manifests/layout` is `{tag: digest}` with sorted keys,
     2-space indent and no trailing newline; no tag files; every manifest by digest."""
     store = ctx.path("store")
-    for tag in ("v2", "v1"):
-        ctx.registry.client.push(f"{ctx.namespace}/multi", corpus("multi"), tag)
-    refs = [ctx.registry.ref("multi", tag, ctx.namespace) for tag in ("v2", "v1")]
+    refs = _tagged_multi(ctx, ("v2", "v1"))
     task = g2(refs, PULL_SRC, f"local://{store}", auths=[_entry(ctx)])
     ctx.succeeded(ctx.run(task), "a pull of two tags")
     manifests = store / ctx.registry.host / ctx.namespace / "multi/manifests"
@@ -244,24 +245,13 @@ def layout_keeps_other_tags(ctx: CaseContext) -> None:
     then two runs at once v3 and v4, into the same store."""
     store = ctx.path("store")
     tags = ("v1", "v2", "v3", "v4")
-    for tag in tags:
-        ctx.registry.client.push(f"{ctx.namespace}/multi", corpus("multi"), tag)
-
-    def task(tag: str) -> dict:
-        ref = ctx.registry.ref("multi", tag, ctx.namespace)
-        return g2([ref], PULL_SRC, f"local://{store}", auths=[_entry(ctx)])
-
-    for tag in tags[:2]:
-        ctx.succeeded(ctx.run(task(tag)), f"the pull of {tag}")
-    processes = [ctx.start([task(tag)]) for tag in tags[2:]]
-    for process in processes:
-        _, stderr = process.communicate(timeout=ctx.impl.timeout)
-        ctx.expect(
-            process.returncode == 0,
-            "one of two concurrent pulls failed",
-            "exit 0",
-            f"exit {process.returncode}: {stderr.strip()[-300:]}",
-        )
+    tasks = [
+        g2([ref], PULL_SRC, f"local://{store}", auths=[_entry(ctx)])
+        for ref in _tagged_multi(ctx, tags)
+    ]
+    for tag, task in zip(tags[:2], tasks[:2], strict=True):
+        ctx.succeeded(ctx.run(task), f"the pull of {tag}")
+    ctx.succeeded_at_once([[task] for task in tasks[2:]], "pulls")
     layout = store / ctx.registry.host / ctx.namespace / "multi/manifests" / LAYOUT_FILE
     found = read_json(ctx.read(layout, store, "four pulls"))
     ctx.expect_equal(sorted(found), list(tags), "tags in the layout file")
