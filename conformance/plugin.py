@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import platform as host_platform
-import subprocess
 import sys
 import time
 import uuid
@@ -94,7 +93,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "own at port 443 or 80, so that image names carry no port (KubeKey >= v4.0.4 "
         "refuses host:port names); needs root",
     )
-    add("--registry-image", default=None, help="docker backend: registry image (registry:2)")
+    add(
+        "--registry-image",
+        default=None,
+        help="docker backend: the registry image (default registry:2; python -m "
+        "kkimage_fixtures.registry_image builds one from a registry binary)",
+    )
     add("--registry-url", default=None, help="external backend: the registry URL")
     add("--registry-username", default=None)
     add("--registry-password", default=None)
@@ -125,8 +129,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_EXPECTATIONS] = load_expectations(config.getoption("--expectations"))
     except ExpectationsError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if config.getoption("--impl") or config.getoption("--impl-cmd"):
-        _session(config)  # a usage error (no such adapter, no kk binary) now, in one line
+    named = config.getoption("--impl") or config.getoption("--impl-cmd")
+    if named or config.getoption("--registry-backend") == "docker":
+        _session(
+            config
+        )  # a usage error (no such adapter, no kk binary, no engine) now, in one line
     config.pluginmanager.register(Reporter(config), "kkimage-conformance-reporter")
 
 
@@ -136,6 +143,7 @@ class _Session:
     profiles: tuple[str, ...]
     backend: str
     external_profile: str | None = None
+    no_registries: str | None = None  # why the backend cannot start registries here
     cases: list[Case] = field(default_factory=load_cases)
 
 
@@ -173,8 +181,24 @@ def _session(config: pytest.Config) -> _Session:
             if not url:
                 raise pytest.UsageError("--registry-backend external needs --registry-url")
             external = ExternalLauncher(url, config.getoption("--registry-username")).profile
-        config._conformance_session = _Session(impl, profiles, backend, external)  # type: ignore[attr-defined]
+        no_registries = _docker_unavailable(config) if backend == "docker" else None
+        config._conformance_session = _Session(impl, profiles, backend, external, no_registries)  # type: ignore[attr-defined]
     return config._conformance_session  # type: ignore[attr-defined]
+
+
+def _docker_unavailable(config: pytest.Config) -> str | None:
+    """Why the docker backend has no engine or image here: the cases that need a registry
+    skip for it, or (KKIMAGE_REQUIRE_DOCKER=1, as in CI) the run is refused."""
+    from kkimage_fixtures.dockerd import REQUIRED, required
+    from kkimage_fixtures.launchers import RegistryUnavailable, make_launcher
+
+    try:
+        make_launcher("docker", image=config.getoption("--registry-image")).engine()
+    except RegistryUnavailable as reason:
+        if required():
+            raise pytest.UsageError(f"--registry-backend docker ({REQUIRED}=1): {reason}") from None
+        return str(reason)
+    return None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -202,6 +226,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                     reason=f"{session.impl.name} does not declare {', '.join(missing)}"
                 )
             )
+        if session.no_registries and profile != NO_REGISTRY:
+            marks.append(pytest.mark.skip(reason=f"no registries: {session.no_registries}"))
         if session.external_profile and profile not in (NO_REGISTRY, session.external_profile):
             marks.append(
                 pytest.mark.skip(
@@ -448,15 +474,13 @@ def _registry_version(config: pytest.Config) -> str:
     backend = config.getoption("--registry-backend")
     if backend == "external":
         return f"external {config.getoption('--registry-url')}"
-    if backend == "docker":
-        return config.getoption("--registry-image") or "registry:2"
     try:
-        from kkimage_fixtures.registry import find_binary
+        if backend == "docker":
+            from kkimage_fixtures.launchers import make_launcher
 
-        answer = subprocess.run(
-            [find_binary(), "--version"], capture_output=True, text=True, timeout=10
-        )
-        words = (answer.stdout or answer.stderr).split()
-        return " ".join([Path(words[0]).name, *words[1:]]) if words else "unknown"
+            return make_launcher("docker", image=config.getoption("--registry-image")).describe()
+        from kkimage_fixtures.registry import find_binary, registry_version
+
+        return registry_version(find_binary())
     except Exception:
         return "unknown"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,17 @@ from pathlib import Path
 PYTEST = [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider"]
 
 
-def suite(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
-    """Run the suite in a subprocess; returns the process and its results.json."""
+def suite(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run the suite in a subprocess (`env`: added to the environment); returns the process
+    and its results.json."""
     results = tmp_path / "results"
     command = [*PYTEST, "-q", "--results-dir", str(results), *args]
-    process = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    environment = {**os.environ, **(env or {})}
+    process = subprocess.run(
+        command, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=environment
+    )
     path = results / "results.json"
     return process, json.loads(path.read_text()) if path.exists() else {}
 

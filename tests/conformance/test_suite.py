@@ -15,6 +15,7 @@ from conformance.checks import all_checks
 from conformance.compare import changes, columns, page
 from conformance.compare import markdown as compare
 from conformance.mutants import CATCHES
+from kkimage_fixtures.dockerd import REQUIRED
 from tests.conformance.runner import PYTEST, statuses, suite
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
@@ -119,6 +120,28 @@ def test_a_broken_registry_is_an_error_never_a_pass(tmp_path):
     )
     assert statuses(results) == {"LAYOUT-005[plain]": "error"}
     assert process.returncode != 0
+
+
+@pytest.mark.parametrize("required", ["", "1"], ids=["skips", "required-in-ci"])
+def test_the_docker_backend_without_an_engine_skips_or_is_refused(tmp_path, required):
+    """Without an engine, the cases that need a registry skip saying why (the others run);
+    where KKIMAGE_REQUIRE_DOCKER=1 (CI) the run is refused in one line."""
+    nowhere = {"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock", REQUIRED: required}
+    process, results = suite(
+        tmp_path, "--registry-backend", "docker", "-k", "LAYOUT-005 or ARCH-001", env=nowhere
+    )
+    if required:
+        assert process.returncode == 4 and not results
+        (line,) = [x for x in process.stderr.splitlines() if x.strip()]
+        assert "no Docker engine answers" in line and REQUIRED in line, process.stderr
+        return
+    assert process.returncode == 0, process.stdout[-2000:]
+    found = {c["id"]: c for c in results["cases"] if c["format"] == "g1"}
+    assert found["ARCH-001"]["status"] == "pass"  # needs no registry
+    assert found["LAYOUT-005"]["status"] == "skip"
+    assert "no registries: no Docker engine answers" in found["LAYOUT-005"]["message"]
+    process, _ = suite(tmp_path, "--registry-backend", "docker", "-k", "LAYOUT-005", env=nowhere)
+    assert "verdict: not tested: every case was skipped" in process.stdout  # never "conforms"
 
 
 def test_selection_by_marker_and_profile(tmp_path):

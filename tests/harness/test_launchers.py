@@ -32,13 +32,15 @@ def test_compose_has_a_service_per_profile_using_the_shared_configs():
 
 def test_docker_container_spec_maps_the_session_files(tmp_path, pki):
     registry = prepare_profile("basic", tmp_path / "basic", pki)
-    spec = container_spec("basic", registry, 45678)
+    spec = container_spec("basic", registry, 45678, session="s1")
     assert spec["image"] == os.environ.get("REGISTRY_IMAGE", "registry:2")
+    assert spec["labels"]["org.kkimage.session"] == "s1"  # what the sweep finds
     assert spec["entrypoint"] == ["registry", "serve", "/etc/kkimage/config.yml"]
     assert spec["ports"] == {"5000/tcp": ("127.0.0.1", 45678)}
     binds = {v["bind"]: k for k, v in spec["volumes"].items()}
     assert binds["/certs"] == str(tmp_path / "basic/pki")
     assert binds["/auth/htpasswd"] == str(tmp_path / "basic/htpasswd")
+    assert binds["/var/lib/registry"] == str(tmp_path / "basic/data")  # no volume to leave
     with open(binds["/etc/kkimage/config.yml"]) as config:
         assert config.read() == config_text("basic")
 

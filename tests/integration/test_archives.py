@@ -144,15 +144,7 @@ def test_what_is_not_an_archive_is_one_line(kk, tmp_path):
     assert not (tmp_path / "s").exists()
 
 
-def _docker() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-
-
-@pytest.mark.skipif(
-    not _docker(), reason="needs a Docker engine (apt-get install docker.io; dockerd)"
-)
+@pytest.mark.docker
 def test_docker_load_reads_the_docker_archive(kk, tmp_path, namespace):
     image = images.loadable(namespace)
     store = write_store(tmp_path / "store", {f"kkimage.test/{namespace}/hello:v1": image})
@@ -172,9 +164,8 @@ def test_docker_load_reads_the_docker_archive(kk, tmp_path, namespace):
 CONTAINERD = "/run/docker/containerd/containerd.sock"  # the one dockerd starts
 
 
-@pytest.mark.skipif(
-    not (shutil.which("ctr") and _docker()), reason="needs containerd's ctr and a Docker engine"
-)
+@pytest.mark.docker
+@pytest.mark.skipif(not shutil.which("ctr"), reason="needs containerd's ctr (docker.io has it)")
 def test_ctr_import_finds_the_images_name_in_the_oci_archive(kk, tmp_path, namespace):
     image = images.loadable(namespace)
     name = f"kkimage.test/{namespace}/hello:v1"
