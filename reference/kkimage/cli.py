@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     mirror = commands.add_parser(
         "mirror", help="registry -> registry, streamed, mounting what the target has"
     )
-    mirror.add_argument("source", metavar="SRC_REF")
+    mirror.add_argument("sources", nargs="+", metavar="SRC_REF")
     mirror.add_argument(
         "dest", metavar="DEST_REF", help="a reference or a template (default tag: the source's)"
     )
@@ -247,7 +247,7 @@ def _archive_task(args: argparse.Namespace) -> list[Task]:
 
 def _mirror_task(args: argparse.Namespace) -> list[Task]:
     """`kkimage mirror`: no KubeKey G1 task says registry -> registry, so it is built here."""
-    op = {"manifests": [args.source], "dest": args.dest}
+    op = {"manifests": args.sources, "dest": args.dest}
     if args.platform is not None:
         op["platform"] = _platforms(args.platform)
     if args.policy:

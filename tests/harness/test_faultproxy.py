@@ -79,6 +79,17 @@ def test_throttle(proxy):
     assert time.monotonic() - started >= 0.4  # 256 KiB at 512 KiB/s
 
 
+def test_delay_adds_latency_to_each_request_and_connections_are_counted(proxy):
+    proxy.add(Fault("delay", path="/v2/", seconds=0.2, times=2))
+    with requests.Session() as session:  # one kept connection for three requests
+        started = time.monotonic()
+        for _ in range(3):
+            assert session.get(proxy.url + BLOB, timeout=30).content == LAYER.data
+        assert 0.4 <= time.monotonic() - started < 1.5  # two delayed, the third not
+    assert get(proxy, BLOB).ok
+    assert proxy.traffic.connections == 2
+
+
 def test_redirect_and_credential_record(proxy, upstream):
     proxy.add(Fault("redirect", path=LAYER.digest, target=upstream.host))
     answer = get(proxy, BLOB, allow_redirects=False, headers={"Authorization": "Basic eDp5"})

@@ -34,6 +34,21 @@ def test_every_kind_of_image_is_mirrored_byte_exact_between_registries(
     assert not list(tmp_path.rglob("blobs")), "mirror wrote a store"
 
 
+def test_several_sources_in_one_run_each_to_its_rendered_destination(
+    kk, tmp_path, plain, basic, namespace
+):
+    names = ["multi", "single-oci", "shared-a"]
+    dest = f"{basic.host}/{namespace}/" + "{{ .module.image.src.reference.repository }}"
+    path = tmp_path / "auths.yaml"
+    path.write_text(yaml.safe_dump([plain.auth(), basic.auth()]))
+    sources = [plain.ref(n) for n in names]
+    summary = json.loads(ok(kk("mirror", *sources, dest, "--auths", path, "--json")).stdout)
+    assert len(summary["images"]) == len(names)
+    for name in names:
+        stored = skopeo_raw(basic, f"{namespace}/seed/{name}:v1")
+        assert stored == CORPUS[name].root.data, name
+
+
 def test_within_one_registry_every_blob_is_mounted(kk, tmp_path, plain, namespace):
     dest = f"{plain.host}/{namespace}/copy:v2"
     summary = json.loads(ok(mirror(kk, tmp_path, plain.ref("multi"), dest, [plain.auth()])).stdout)
