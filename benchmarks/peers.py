@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -45,6 +44,7 @@ from transfer import (
     run,
 )
 
+from conformance.stores import sha256_file
 from kkimage_fixtures import images
 from kkimage_fixtures.distribution import go_install
 from kkimage_fixtures.faultproxy import Fault, FaultProxy
@@ -185,14 +185,6 @@ def each_job(argv: Callable[[Job, Path, str], list[str]], parallel: int, job: Jo
 # ---- verification: every contender's output, after it is timed -----------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
-
-
 def verify_directory(out: Path, corpus: dict[str, images.Image], source: str, tool: str) -> None:
     """Every blob of every image is there with its content, and every root is named."""
     found: dict[str, Path] = {}
@@ -203,7 +195,7 @@ def verify_directory(out: Path, corpus: dict[str, images.Image], source: str, to
             found["sha256:" + path.name] = path  # an OCI layout
     for name, image in corpus.items():
         for digest in image.blobs:
-            if digest not in found or _sha256(found[digest]) != digest:
+            if digest not in found or sha256_file(found[digest]) != digest:
                 raise SystemExit(f"benchmark: {tool} did not store {digest} of {name} intact")
         if tool == "kkimage":
             root = out / source / "bench" / name / "manifests" / "v1"
