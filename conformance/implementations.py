@@ -119,7 +119,11 @@ class Implementation:
         return self._spawn(self.argv(task_file, vars_file), task_file.parent, env)
 
     def _spawn(self, argv: list[str], cwd: Path, env: dict[str, str] | None):
-        environment = {**os.environ, **self.environment, **(env or {})}
+        # A case's credentials are its auths: never a docker or podman login of the machine
+        # running the suite (an implementation may read them, as kkimage does).
+        absent = str(cwd / "no-stored-credentials")
+        isolated = {"DOCKER_CONFIG": absent, "REGISTRY_AUTH_FILE": f"{absent}/auth.json"}
+        environment = {**os.environ, **isolated, **self.environment, **(env or {})}
         return subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,

@@ -17,8 +17,18 @@ class Kkimage:
         self.workdir = workdir
         self.count = 0
 
+    def no_stored_credentials(self) -> dict[str, str]:
+        """No docker login or podman login of the machine's reaches a test (each test that
+        wants one writes its own)."""
+        absent = self.workdir / "no-stored-credentials"
+        return {
+            "DOCKER_CONFIG": str(absent),
+            "REGISTRY_AUTH_FILE": str(absent / "auth.json"),
+            "XDG_CONFIG_HOME": str(absent),
+        }
+
     def __call__(self, *args: str, env: dict | None = None, timeout: float = 300):
-        environment = {**os.environ, **(env or {})}
+        environment = {**os.environ, **self.no_stored_credentials(), **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "kkimage", *map(str, args)],
             capture_output=True,

@@ -11,9 +11,12 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from .credentials import Credentials
 from .errors import AuthError
 from .reference import normalize_registry
 from .transport import Endpoint, Transport
+
+CLIENT_ID = "kkimage"  # OAuth2 client_id of identity-token requests
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,7 @@ class Authenticator:
 
     transport: Transport
     endpoint: Endpoint
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    credentials: Credentials = field(default_factory=Credentials)
     _scheme: str | None = None
     _bearer: dict[str, str] = field(default_factory=dict)
     _tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -124,11 +126,15 @@ class Authenticator:
 
     @property
     def has_credentials(self) -> bool:
-        return bool(self.username or self.password)
+        return self.credentials.identity_token is not None or self._has_password
+
+    @property
+    def _has_password(self) -> bool:
+        return bool(self.credentials.username or self.credentials.password)
 
     def headers(self, scope: str) -> dict[str, str]:
         """Authorization to send before any challenge, from what earlier answers taught."""
-        if self._scheme == "basic" and self.has_credentials:
+        if self._scheme == "basic" and self._has_password:
             return {"Authorization": self._basic()}
         if self._scheme == "bearer":
             with self._lock:
@@ -142,7 +148,7 @@ class Authenticator:
         header = response.headers.get("WWW-Authenticate", "")
         scheme, params = parse_challenge(header)
         if scheme == "basic":
-            if not self.has_credentials:
+            if not self._has_password:
                 raise AuthError(f"{self.endpoint.host} requires credentials", 401, "UNAUTHORIZED")
             self._scheme = "basic"
             return {"Authorization": self._basic()}
@@ -155,8 +161,22 @@ class Authenticator:
         )
 
     def _basic(self) -> str:
-        pair = f"{self.username or ''}:{self.password or ''}".encode()
+        pair = f"{self.credentials.username or ''}:{self.credentials.password or ''}".encode()
         return "Basic " + base64.b64encode(pair).decode()
+
+    def _token_request(
+        self, realm: str, query: list[tuple[str, str]]
+    ) -> tuple[str, str, bytes | None, dict[str, str]]:
+        """Method, URL, body and headers: a GET with Basic credentials, or with an identity
+        token the OAuth2 form POST that Docker sends."""
+        token = self.credentials.identity_token
+        if token:
+            form = [("grant_type", "refresh_token"), ("refresh_token", token)]
+            form += [("client_id", CLIENT_ID), *query]
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            return "POST", realm, urlencode(form).encode(), headers
+        url = f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}"
+        return "GET", url, None, {"Authorization": self._basic()} if self.has_credentials else {}
 
     def _fetch_token(self, params: dict[str, str], scope: str) -> str:
         query: list[tuple[str, str]] = []
@@ -173,20 +193,25 @@ class Authenticator:
         # Never send credentials in clear text because an HTTPS registry's challenge asked to.
         if self.has_credentials and not self.endpoint.plain_http and scheme == "http":
             raise AuthError(f"{self.endpoint.host}: token realm {realm} is not HTTPS", 401)
-        headers = {"Authorization": self._basic()} if self.has_credentials else {}
         token_endpoint = Endpoint(
             host=parts.netloc,
             plain_http=scheme == "http",
             verify=self.endpoint.verify,
             cert=self.endpoint.cert,
         )
-        url = f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}"
+        method, url, body, headers = self._token_request(realm, query)
         response = self.transport.request(
-            "GET", url, token_endpoint, headers=headers, body=None, allow_redirects=False
+            method, url, token_endpoint, headers=headers, body=body, allow_redirects=False
         )
         with response:
             if response.status_code in (401, 403):
-                what = "wrong username or password" if self.has_credentials else "anonymous access"
+                what = "anonymous access"
+                if self.credentials.identity_token:
+                    what = "the identity token"
+                elif self.has_credentials:
+                    what = "wrong username or password"
+                if self.credentials.source:
+                    what += f" (from {self.credentials.source})"
                 raise AuthError(
                     f"token server {token_endpoint.host} refused {what} for {scope or 'login'} "
                     f"({response.status_code})",

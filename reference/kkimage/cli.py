@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
+import signal
 import sys
+import threading
 from typing import Any, NoReturn
 
-from . import __version__
+from . import __version__, partial
 from .errors import KkImageError, TaskError
 from .ops import DEFAULT_JOBS, Engine, ImageResult, RunOptions, run_tasks
 from .ops.inspect import list_images, verify_store
@@ -26,7 +29,8 @@ from .task import (
 )
 
 EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,7 +86,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="connections to one registry at once (default: --jobs)",
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    parser.add_argument(
+        "--json", action="store_true", help="print a JSON summary on stdout (failed runs too)"
+    )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="transfer every image that can be, then name each failure (default: stop at "
+        "the first)",
+    )
     parser.add_argument("--vars", action="append", default=[], metavar="VARS.yaml")
     parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto")
@@ -259,7 +271,8 @@ def _mirror_task(args: argparse.Namespace) -> list[Task]:
     return [Task("mirror", mirror=parse_mirror(op, "mirror", _warn))]
 
 
-def _transfer(args: argparse.Namespace) -> int:
+def _tasks(args: argparse.Namespace) -> tuple[list[Task], dict[str, Any]]:
+    """The tasks a transfer command stands for, and the user variables; all checked."""
     if args.jobs < 1 or (args.max_per_registry is not None and args.max_per_registry < 1):
         raise TaskError("--jobs and --max-per-registry must be at least 1")
     variables = Variables()
@@ -268,22 +281,56 @@ def _transfer(args: argparse.Namespace) -> int:
     for assignment in args.var:
         variables.set(assignment)
     if args.command == "mirror":
-        tasks = _mirror_task(args)
-    elif args.command in ("export", "import"):
-        tasks = _archive_task(args)
-    else:
-        tasks = parse_tasks(_task_document(args), variables.values, _warn)
-    options = RunOptions(args.jobs, args.max_per_registry or args.jobs)
-    progress = progress_for({"auto": None, "always": True, "never": False}[args.progress])
-    report = (lambda result: None) if args.json else (lambda r: print(_human_line(r), flush=True))
+        return _mirror_task(args), variables.values
+    if args.command in ("export", "import"):
+        return _archive_task(args), variables.values
+    return parse_tasks(_task_document(args), variables.values, _warn), variables.values
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    results: list[ImageResult] = []
+
+    def report(result: ImageResult) -> None:
+        results.append(result)
+        if not args.json and not result.failed:
+            print(_human_line(result), flush=True)
+
+    error: KkImageError | None = None
     try:
-        with Engine(args.jobs, progress, _warn) as engine:
-            results = run_tasks(tasks, variables.values, engine, options, report)
-    finally:
-        progress.close()
+        tasks, variables = _tasks(args)
+        options = RunOptions(args.jobs, args.max_per_registry or args.jobs, args.keep_going)
+        progress = progress_for({"auto": None, "always": True, "never": False}[args.progress])
+        try:
+            with Engine(args.jobs, progress, _warn) as engine:
+                run_tasks(tasks, variables, engine, options, report)
+        finally:
+            progress.close()
+    except KkImageError as exc:  # bad input, or outside any one image: after what was done
+        error = exc
     if args.json:
-        print(json.dumps({"ok": True, "images": [r.to_json() for r in results]}, indent=2))
-    return 0
+        summary = {
+            "ok": error is None and not any(r.failed for r in results),
+            "images": [r.to_json() for r in results],
+            "error": str(error) if error else None,
+        }
+        print(json.dumps(summary, indent=2))
+    return _failures(results, error, args.keep_going)
+
+
+def _failures(results: list[ImageResult], error: KkImageError | None, keep_going: bool) -> int:
+    """One line per failed image, one for the images the run did not finish, one for an
+    error outside the images: the exit status."""
+    failed = [r for r in results if r.status == "failed"]
+    for result in failed:
+        print(f"kkimage: error: {result.error}", file=sys.stderr)
+    unfinished = sum(r.status == "cancelled" for r in results)
+    if unfinished:
+        why = "" if keep_going else " after the first failure (--keep-going tries every image)"
+        print(f"kkimage: stopped: {unfinished} image(s) not finished{why}", file=sys.stderr)
+    if error is not None:
+        print(f"kkimage: error: {error}", file=sys.stderr)
+        return error.exit_code
+    return 1 if failed or unfinished else 0
 
 
 def _ls(args: argparse.Namespace) -> int:
@@ -322,23 +369,45 @@ def _registry(args: argparse.Namespace) -> int:
         raise KkImageError(str(exc)) from None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C's KeyboardInterrupt is."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = {"ls": _ls, "verify": _verify, "registry": _registry}.get(args.command, _transfer)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return command(args)
     except KkImageError as exc:
         print(f"kkimage: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("kkimage: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        partial.remove_all()
+        name, code = (
+            ("SIGTERM", EXIT_TERMINATED)
+            if isinstance(exc, Terminated)
+            else (
+                "SIGINT",
+                EXIT_INTERRUPTED,
+            )
+        )
+        print(f"kkimage: stopped by {name}; no partial file is left", file=sys.stderr)
+        return code
     except Exception as exc:  # a bug: still one line, and a way to report it
         print(
             f"kkimage: internal error: {type(exc).__name__}: {exc} (please report this)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def entry_point() -> int:
@@ -346,7 +415,14 @@ def entry_point() -> int:
     # What start-up imported lives as long as the process: spare the cyclic collector from
     # scanning it again on every full collection (docs/performance.md).
     gc.freeze()
-    return main()
+    code = main()
+    if threading.active_count() > 1:
+        # Stopped while a transfer was blocked in the network: its partial file is gone
+        # already, and waiting for its read to time out would not stop "within a second".
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

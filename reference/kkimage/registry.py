@@ -19,6 +19,7 @@ import urllib3.exceptions
 
 from .auth import Authenticator, AuthEntry, endpoint_for, select_auth
 from .blobs import CHUNK, BlobOpener, VerifiedReader
+from .credentials import Credentials, DockerCredentials
 from .errors import AuthError, BrokenTransfer, Cancelled, DigestMismatch, RegistryError
 from .manifest import ACCEPT, Manifest, check_digest
 from .reference import ImageReference
@@ -123,6 +124,8 @@ class Registry:
             text += f" (no credentials: add an auths entry for {self.host})"
         elif status == 401 and 'error="insufficient_scope"' in challenge:
             text += " (these credentials are not allowed to do this)"
+        elif status == 401 and self.auth.credentials.source:
+            text += f" (check the credentials for {self.host} in {self.auth.credentials.source})"
         elif status == 401:
             text += f" (check the username and password for {self.host})"
         elif status == 400 and "HTTPS server" in message:
@@ -429,26 +432,30 @@ class Registries:
     transport: Transport
     connections_per_registry: int
     cancelled: threading.Event = field(default_factory=threading.Event)
-    _clients: dict[tuple[str, int], Registry] = field(default_factory=dict)
+    warn: Callable[[str], None] = lambda message: None
+    credentials: DockerCredentials | None = None  # for entries without username and password
+    _clients: dict[tuple[str, int, Credentials | None], Registry] = field(default_factory=dict)
     _slots: dict[str, threading.Semaphore] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def for_reference(self, ref: ImageReference) -> Registry:
         entry = select_auth(self.auths, ref.registry, ref.repository)
-        key = (ref.api_host, id(entry))
+        found = None
+        if self.credentials is not None and not (entry and (entry.username or entry.password)):
+            found = self.credentials.lookup(ref.registry, ref.repository)
+        key = (ref.api_host, id(entry), found)
         with self._lock:
             client = self._clients.get(key)
             if client is None:
                 endpoint = endpoint_for(ref.api_host, entry, self.skip_tls_verify)
+                if endpoint.verify is False and not endpoint.plain_http:
+                    self.warn(f"{ref.api_host}: TLS certificates are not verified (insecure)")
                 slots = self._slots.setdefault(
                     ref.api_host, threading.BoundedSemaphore(self.connections_per_registry)
                 )
-                auth = Authenticator(
-                    self.transport,
-                    endpoint,
-                    entry.username if entry else None,
-                    entry.password if entry else None,
-                )
+                if found is None and entry is not None:
+                    found = Credentials(entry.username, entry.password)
+                auth = Authenticator(self.transport, endpoint, found or Credentials())
                 client = Registry(
                     ref.api_host, endpoint, auth, self.transport, slots, self.cancelled
                 )

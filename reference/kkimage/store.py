@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from . import partial
 from .blobs import CHUNK, VerifiedReader
 from .errors import KkImageError, StoreError
 from .manifest import Manifest, check_digest, looks_like_manifest, sha256_digest
@@ -85,17 +86,13 @@ def write_atomically(final: Path, write: Callable[[BinaryIO], None]) -> None:
     """`write` into a temporary file beside `final`, fsynced, then renamed to `final`: a
     reader sees the whole file or none; a failure (a full disk: StoreError) leaves nothing."""
     temp = final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        with _disk_errors(final.parent):
-            final.parent.mkdir(parents=True, exist_ok=True)
-            with open(temp, "wb") as handle:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+    with partial.temporary(temp), _disk_errors(final.parent):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with open(temp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
 
 
 def copy_verified(reader: VerifiedReader) -> Callable[[BinaryIO], None]:

@@ -17,6 +17,7 @@ import yaml
 from .arguments import (
     Warn,
     destination,
+    expect_bool,
     expect_str,
     mapping,
     parse_auths,
@@ -115,6 +116,7 @@ class Task:
     export: ExportSpec | None = None
     import_: ImportSpec | None = None
     g2: G2Spec | None = None
+    keep_going: bool = False  # its failures do not stop the run (kkimage's own task key)
 
 
 # ---- operations ------------------------------------------------------------------------------
@@ -231,6 +233,7 @@ def parse_task(item: object, index: int, variables: dict[str, Any], warn: Warn) 
     task = mapping(item, f"task {index + 1}")
     name = str(task.get("name") or f"task {index + 1}")
     where = f"task {name!r}"
+    keep_going = bool(expect_bool(task.get("keep_going"), f"{where}: keep_going"))
     image = task.get("image", task if task.keys() & _OPERATIONS.keys() else None)
     if image is None:
         raise TaskError(f"{where}: has no 'image' module (expected image: {{pull|push|copy}})")
@@ -242,7 +245,7 @@ def parse_task(item: object, index: int, variables: dict[str, Any], warn: Warn) 
                 "manifests/src/dest (KubeKey >= v4.0.4), not both"
             )
         args = _render_strings(image, variables, "g2")
-        return Task(name=name, g2=parse_g2(args, f"{where}: image", warn))
+        return Task(name=name, g2=parse_g2(args, f"{where}: image", warn), keep_going=keep_going)
     warn_unknown(image, set(_OPERATIONS), f"{where}: image", warn)
     specs: dict[str, Any] = {}
     for op, parse in _OPERATIONS.items():
@@ -251,7 +254,7 @@ def parse_task(item: object, index: int, variables: dict[str, Any], warn: Warn) 
             specs[op] = parse(args, f"{where}: {op}", warn)
     if not specs:
         raise TaskError(f"{where}: image has none of pull, push, copy")
-    return Task(name=name, **specs)
+    return Task(name=name, keep_going=keep_going, **specs)
 
 
 def load_yaml(path: str | Path, what: str) -> Any:

@@ -208,3 +208,21 @@ def test_a_docker_save_archive_without_index_is_read_through_manifest_json(kk, t
     assert root["config"]["digest"] == manifest["config"]["digest"]
     assert root["layers"][0]["digest"] == images.sha256(layer)
     assert root["layers"][0]["mediaType"].endswith("diff.tar")  # not gzip: as it was saved
+
+
+def test_an_export_that_keeps_going_past_a_damaged_image_still_writes_no_archive(kk, tmp_path):
+    """Whole or nothing (R-ARCH-3) holds with --keep-going: the good image is reported as
+    not written, not as exported."""
+    images = {"quay.io/org/bad:v1": CORPUS["single-oci"], "quay.io/org/good:v1": CORPUS["multi"]}
+    store = write_store(tmp_path / "store", images)
+    layer = json.loads(CORPUS["single-oci"].root.data)["layers"][0]["digest"]
+    corrupt_blob(store, layer)
+    output = tmp_path / "out.tar"
+    args = ["--format", "oci-archive", "--output", output, "--keep-going", "--json"]
+    result = kk("export", "--images-dir", store, *args)
+    assert result.returncode == 1
+    statuses = {
+        i["source"].split(":", 1)[1]: i["status"] for i in json.loads(result.stdout)["images"]
+    }
+    assert statuses == {"quay.io/org/bad:v1": "failed", "quay.io/org/good:v1": "cancelled"}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(("out", "."))] == []

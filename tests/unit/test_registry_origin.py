@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kkimage.auth import Authenticator
 from kkimage.blobs import VerifiedReader
+from kkimage.credentials import Credentials
 from kkimage.registry import Registry
 from kkimage.transport import Endpoint, RetryPolicy, Transport
 
@@ -58,7 +59,7 @@ def test_an_upload_location_on_another_host_gets_no_credentials():
     try:
         endpoint = Endpoint(f"127.0.0.1:{registry_server.server_address[1]}", plain_http=True)
         transport = Transport(retry=RetryPolicy(attempts=1))
-        auth = Authenticator(transport, endpoint, "alice", "s3cret")
+        auth = Authenticator(transport, endpoint, Credentials("alice", "s3cret"))
         registry = Registry(endpoint.host, endpoint, auth, transport, threading.Semaphore(1))
         digest = "sha256:" + hashlib.sha256(b"abc").hexdigest()
         blob = {"digest": digest, "size": 3}

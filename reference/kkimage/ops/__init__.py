@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..credentials import DockerCredentials
 from ..g2 import G2Spec
 from ..registry import Registries
 from ..task import MirrorSpec, PullSpec, PushSpec, Task
@@ -27,6 +28,7 @@ DEFAULT_JOBS = 16
 class RunOptions:
     jobs: int = DEFAULT_JOBS
     connections_per_registry: int = DEFAULT_JOBS
+    keep_going: bool = False  # every task as if it said keep_going: true
 
 
 def run_tasks(
@@ -35,8 +37,17 @@ def run_tasks(
     engine: Engine,
     options: RunOptions,
     report: Callable[[ImageResult], None],
-) -> list[ImageResult]:
+) -> None:
+    """Run `tasks` in order, handing each image's result to `report` (R-ARG-2). An error
+    outside any one image (bad input, a store that cannot be read) is raised."""
     transport = Transport(pool_size=max(options.jobs, options.connections_per_registry))
+    credentials = DockerCredentials()
+    said: set[str] = set()
+
+    def warn_once(message: str) -> None:
+        if message not in said:
+            said.add(message)
+            engine.warn(message)
 
     def registries(spec: PullSpec | PushSpec | MirrorSpec | G2Spec) -> Registries:
         return Registries(
@@ -45,33 +56,44 @@ def run_tasks(
             transport,
             options.connections_per_registry,
             cancelled=engine.cancelled,
+            warn=warn_once,
+            credentials=credentials,
         )
 
-    results: list[ImageResult] = []
-
-    def done(batch: list[ImageResult]) -> None:
-        for result in batch:
-            report(result)
-        results.extend(batch)
-
     for task in tasks:
-        if task.pull:
-            done(pull(engine, registries(task.pull), task.pull))
-        if task.push:
-            done(push(engine, registries(task.push), task.push, variables))
-        if task.copy:
-            done(copy(engine, task.copy, variables))
-        if task.mirror:
-            done(mirror(engine, registries(task.mirror), task.mirror, variables))
-        if task.export:
-            done(export(engine, task.export))
-        if task.import_:
-            done(import_(engine, task.import_))
-        if task.g2:
-            spec = task.g2
-            where = f"task {task.name!r}"
-            done(run_g2(engine, lambda s=spec: registries(s), spec, variables, where))
-    return results
+        engine.keep_going = options.keep_going or task.keep_going
+        for step in _steps(task, registries, variables, engine):
+            batch = step()
+            for result in batch:
+                report(result)
+            if not engine.keep_going and any(result.failed for result in batch):
+                return  # the first failure stops the run
+
+
+def _steps(
+    task: Task,
+    registries: Callable[[Any], Registries],
+    variables: dict[str, Any],
+    engine: Engine,
+) -> list[Callable[[], list[ImageResult]]]:
+    """A task's operations, in the order they run (R-ARG-2)."""
+    steps: list[Callable[[], list[ImageResult]]] = []
+    if task.pull:
+        steps.append(lambda s=task.pull: pull(engine, registries(s), s))
+    if task.push:
+        steps.append(lambda s=task.push: push(engine, registries(s), s, variables))
+    if task.copy:
+        steps.append(lambda s=task.copy: copy(engine, s, variables))
+    if task.mirror:
+        steps.append(lambda s=task.mirror: mirror(engine, registries(s), s, variables))
+    if task.export:
+        steps.append(lambda s=task.export: export(engine, s))
+    if task.import_:
+        steps.append(lambda s=task.import_: import_(engine, s))
+    if task.g2:
+        where = f"task {task.name!r}"
+        steps.append(lambda s=task.g2: run_g2(engine, lambda: registries(s), s, variables, where))
+    return steps
 
 
 __all__ = ["DEFAULT_JOBS", "Engine", "ImageResult", "RunOptions", "run_tasks"]

@@ -50,7 +50,14 @@ def export(engine: Engine, spec: ExportSpec) -> list[ImageResult]:
     items = [Transfer(i.reference, i.reference, target, i.manifest) for i in images]
     try:
         results = run.transfer(items)
-        target.finish()
+        if any(result.failed for result in results):
+            target.abort()  # whole or nothing, even when the run keeps going
+            unwritten = f"not written: {spec.output} is whole or nothing, and an image failed"
+            for result in results:
+                if not result.failed:
+                    result.status, result.error = "cancelled", unwritten
+        else:
+            target.finish()
     except BaseException:
         target.abort()
         raise

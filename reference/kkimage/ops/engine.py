@@ -1,24 +1,31 @@
 """Concurrency for one run: images in parallel, blobs in one bounded pool shared by all images.
 
 A blob needed by several images is transferred once (`once`). The first failure stops the
-run: pending work is cancelled, running transfers notice `cancelled` between chunks, and the
-error is reported for the image it belongs to.
+run unless it keeps going: pending work is cancelled, running transfers notice `cancelled`
+between chunks, and every failure known by then is reported for the image it belongs to.
+An interrupt (Ctrl-C, SIGTERM) stops the same way, waiting at most `GRACE` seconds for
+transfers blocked in the network.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from ..errors import KkImageError
+from ..errors import Cancelled, KkImageError
 from ..progress import Progress
 from ..transports import BlobOutcome
 
 T = TypeVar("T")
 R = TypeVar("R")
+GRACE = 1.5  # seconds an interrupted run waits for its transfers to notice
+
+
+class Failed(KkImageError):
+    """An item's failure as `for_each` returns it: the error, with the item as context."""
 
 
 @dataclass
@@ -28,7 +35,7 @@ class ImageResult:
     operation: str
     source: str
     destination: str
-    status: str = "ok"  # ok | skipped
+    status: str = "ok"  # ok | skipped | failed | cancelled (not finished: the run stopped)
     source_digest: str | None = None
     destination_digest: str | None = None
     platforms: list[str] = field(default_factory=list)
@@ -36,7 +43,12 @@ class ImageResult:
     bytes_skipped: int = 0
     bytes_mounted: int = 0
     blobs: int = 0
-    message: str | None = None
+    message: str | None = None  # why it was skipped
+    error: str | None = None  # why it failed or was cancelled
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "cancelled")
 
     def add(self, outcome: BlobOutcome, owned: bool) -> None:
         """Count a blob; bytes another image moved in this run count as skipped here."""
@@ -70,6 +82,8 @@ class Engine:
         self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="kkimage-blob")
         self._once: dict[object, Future[Any]] = {}
         self._lock = threading.Lock()
+        self._stopped = False  # interrupted: close() does not wait for the pool
+        self.keep_going = False  # failures do not stop the run (set per task by run_tasks)
 
     def once(self, key: object, work: Callable[[], T]) -> tuple[Future[T], bool]:
         """Run `work` in the blob pool unless work under `key` was already started.
@@ -87,42 +101,61 @@ class Engine:
         return future, True
 
     def for_each(
-        self, items: Iterable[T], work: Callable[[T], R], label: Callable[[T], str]
-    ) -> list[R]:
-        """`work` on every item, several at once; results in item order.
+        self,
+        items: Iterable[T],
+        work: Callable[[T], R],
+        label: Callable[[T], str],
+    ) -> list[R | Failed | Cancelled]:
+        """`work` on every item, several at once; outcomes in item order.
 
-        The first error stops the run and is raised with the item's label as context.
+        An item's KkImageError is returned as `Failed`, prefixed with its label. Unless
+        `keep_going` is set, the first one stops the run: items not finished by then are
+        `Cancelled`.
         """
+        keep_going = self.keep_going
         items = list(items)
         if not items:
             return []
         images = ThreadPoolExecutor(min(self.jobs, len(items)), thread_name_prefix="kkimage-img")
         futures = [images.submit(work, item) for item in items]
         try:
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        except BaseException:  # Ctrl-C: stop the transfers, then let it through
-            self._stop(images)
+            wait(futures, return_when=ALL_COMPLETED if keep_going else FIRST_EXCEPTION)
+            if not keep_going and any(f.done() and f.exception() for f in futures):
+                self.cancelled.set()  # the rest end at their next chunk, nothing half-written
+                images.shutdown(wait=True, cancel_futures=True)
+        except BaseException:  # Ctrl-C, SIGTERM: stop the transfers, then let it through
+            self.stop(images, futures)
             raise
-        failures = [
-            (i, f) for i, f in zip(items, futures, strict=True) if f in done and f.exception()
-        ]
-        if failures:
-            self._stop(images)
-            item, future = failures[0]
-            error = future.exception()
-            if isinstance(error, KkImageError):
-                error.add_context(label(item))
-            raise error  # type: ignore[misc]
         images.shutdown()
-        return [f.result() for f in futures]
+        return [self._outcome(f, label(item)) for item, f in zip(items, futures, strict=True)]
 
-    def _stop(self, images: ThreadPoolExecutor) -> None:
+    @staticmethod
+    def _outcome(future: Future[R], label: str) -> R | Failed | Cancelled:
+        if future.cancelled():
+            return Cancelled()
+        error = future.exception()
+        if error is None:
+            return future.result()
+        if isinstance(error, Cancelled):
+            return error
+        if isinstance(error, KkImageError):
+            # A blob's error may be shared by several images: the exception is not changed.
+            message = str(error)
+            return Failed(message if message.startswith(label) else f"{label}: {message}")
+        raise error
+
+    def stop(self, images: ThreadPoolExecutor, futures: list[Future[Any]]) -> None:
+        """Cancel everything; wait at most GRACE seconds for running work to notice (a
+        transfer blocked in the network may not: the caller exits without it)."""
         self.cancelled.set()
-        images.shutdown(wait=True, cancel_futures=True)
+        self._stopped = True
+        for pool in (images, self._pool):
+            pool.shutdown(wait=False, cancel_futures=True)
+        wait([*futures, *self._once.values()], timeout=GRACE)
 
     def close(self) -> None:
         self.cancelled.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=not self._stopped, cancel_futures=True)
         for future in self._once.values():
             future.cancel()  # work the pool dropped: nobody may wait for it forever
 

@@ -16,13 +16,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from ..blobs import VerifiedReader
-from ..errors import DigestMismatch, KkImageError
+from ..errors import Cancelled, DigestMismatch, KkImageError
 from ..manifest import Manifest
 from ..platform import PlatformFilter
 from ..reference import ImageReference
 from ..transports import BlobOutcome, Transport
-from .engine import Engine, ImageResult
+from .engine import Engine, Failed, ImageResult
 from .plan import ImagePlan, plan_image, skipped, stored_platforms
+
+NOT_FINISHED = "not finished: the run stopped at the first failure (--keep-going goes on)"
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,24 @@ class Run:
     _firsts: _FirstTransfers = field(default_factory=_FirstTransfers)
 
     def transfer(self, items: list[Transfer]) -> list[ImageResult]:
-        return self.engine.for_each(
+        """Every item's result; a failed or cancelled image's says so, with its error."""
+        outcomes = self.engine.for_each(
             items, self._image, label=lambda item: f"{self.operation} {item.source}"
         )
+        results = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, ImageResult):
+                results.append(outcome)
+                continue
+            result = ImageResult(
+                self.operation,
+                self.source.describe(item.source),
+                item.target.describe(item.destination),
+                status="cancelled" if isinstance(outcome, Cancelled) else "failed",
+                error=str(outcome) if isinstance(outcome, Failed) else NOT_FINISHED,
+            )
+            results.append(result)
+        return results
 
     # ---- one image ---------------------------------------------------------------------------
 

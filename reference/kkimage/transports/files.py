@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
+from .. import partial
 from ..blobs import CHUNK, VerifiedReader
 from ..errors import StoreError
 from ..store import copy_verified, write_atomically
@@ -153,6 +154,7 @@ class TarWriter(Files):
         if self._tar is None:
             with _disk(self.path):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                partial.track(self.temp)
                 self._tar = tarfile.open(self.temp, "w:", format=tarfile.PAX_FORMAT)  # noqa: SIM115
         return self._tar
 
@@ -186,6 +188,7 @@ class TarWriter(Files):
             with open(self.temp, "rb+") as handle:
                 os.fsync(handle.fileno())
             os.replace(self.temp, self.path)
+        partial.forget(self.temp)
 
     def abort(self) -> None:
         if self._tar is not None:
@@ -193,6 +196,7 @@ class TarWriter(Files):
                 self._tar.close()
         with contextlib.suppress(FileNotFoundError):
             self.temp.unlink()
+        partial.forget(self.temp)
 
 
 class _Verifying(io.RawIOBase):
