@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,24 @@ def test_a_config_that_is_not_json(kk, basic, store, docker_dir):
     docker_dir.mkdir()
     (docker_dir / "config.json").write_text("{not json")
     failed(run(kk, basic, store, docker_dir), "config.json is not valid JSON")
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("profile", ["basic", "token"])
+def test_after_a_real_docker_login(kk, request, store, docker_dir, profile):
+    """`docker login` itself writes the config (the engine treats 127.0.0.0/8 as an insecure
+    registry, so it needs no CA); kkimage pulls with nothing else."""
+    registry = request.getfixturevalue(profile)
+    running = registry.running
+    login = subprocess.run(
+        ["docker", "login", "--username", running.username, "--password-stdin", registry.host],
+        input=running.password,
+        env={**os.environ, "DOCKER_CONFIG": str(docker_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert login.returncode == 0, login.stderr
+    assert registry.host in json.loads((docker_dir / "config.json").read_text())["auths"]
+    ok(run(kk, registry, store, docker_dir))
+    assert (store / registry.host / "seed/multi/manifests/v1").is_file()

@@ -21,7 +21,7 @@ from ..transports import BlobOutcome
 
 T = TypeVar("T")
 R = TypeVar("R")
-GRACE = 1.5  # seconds an interrupted run waits for its transfers to notice
+GRACE = 1.0  # seconds an interrupted run waits for its transfers to notice
 
 
 class Failed(KkImageError):
