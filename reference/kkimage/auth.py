@@ -9,8 +9,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
-import requests
-
+from .connections import Response
 from .credentials import Credentials
 from .errors import AuthError
 from .reference import normalize_registry
@@ -143,7 +142,7 @@ class Authenticator:
                 return {"Authorization": f"Bearer {cached[0]}"}
         return {}
 
-    def answer(self, response: requests.Response, scope: str) -> dict[str, str]:
+    def answer(self, response: Response, scope: str) -> dict[str, str]:
         """Authorization for a retry after `response` (a 401); AuthError if we cannot."""
         header = response.headers.get("WWW-Authenticate", "")
         scheme, params = parse_challenge(header)

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from typing import Any, NoReturn
 
 from . import __version__, partial
@@ -415,6 +416,9 @@ def entry_point() -> int:
     # What start-up imported lives as long as the process: spare the cyclic collector from
     # scanning it again on every full collection (docs/performance.md).
     gc.freeze()
+    # The command speaks in its own words (`insecure` once per registry): a library's
+    # warning, e.g. from the harness behind `kkimage registry`, is not printed.
+    warnings.simplefilter("ignore")
     code = main()
     if threading.active_count() > 1:
         # Stopped while a transfer was blocked in the network: its partial file is gone

@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-import requests
-import urllib3.exceptions
-
 from .auth import Authenticator, AuthEntry, endpoint_for, select_auth
 from .blobs import CHUNK, BlobOpener, VerifiedReader
+from .connections import STREAM_ERRORS, Response
 from .credentials import Credentials, DockerCredentials
 from .errors import AuthError, BrokenTransfer, Cancelled, DigestMismatch, RegistryError
 from .manifest import ACCEPT, Manifest, check_digest
@@ -26,12 +24,6 @@ from .reference import ImageReference
 from .transport import Endpoint, Transport, retry_after, retrying
 
 MAX_MANIFEST_BYTES = 4 << 20
-_STREAM_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    urllib3.exceptions.HTTPError,
-    OSError,
-)
 
 
 def _broken(what: str, exc: BaseException) -> BrokenTransfer:
@@ -74,8 +66,7 @@ class Registry:
         *,
         headers: dict[str, str] | None = None,
         body: Callable[[], object] | bytes | None = None,
-        stream: bool = False,
-    ) -> requests.Response:
+    ) -> Response:
         """One request with the Authorization the registry wants, answering one 401.
 
         Credentials go to the registry's own URLs only: an upload Location naming another
@@ -83,24 +74,20 @@ class Registry:
         """
         trusted = self._same_origin(url)
         sent = {**(headers or {}), **(self.auth.headers(scope) if trusted else {})}
-        response = self.transport.request(
-            method, url, self.endpoint, headers=sent, body=body, stream=stream
-        )
+        response = self.transport.request(method, url, self.endpoint, headers=sent, body=body)
         if response.status_code == 401 and trusted:
             response.close()
             sent.update(self.auth.answer(response, scope))
-            response = self.transport.request(
-                method, url, self.endpoint, headers=sent, body=body, stream=stream
-            )
+            response = self.transport.request(method, url, self.endpoint, headers=sent, body=body)
         return response
 
-    def _expect(self, response: requests.Response, what: str, *ok: int) -> requests.Response:
+    def _expect(self, response: Response, what: str, *ok: int) -> Response:
         """`response` if its status is one of `ok`, else its error (retryable if it is)."""
         if response.status_code in ok:
             return response
         raise self._error(response, what)
 
-    def _error(self, response: requests.Response, what: str) -> RegistryError:
+    def _error(self, response: Response, what: str) -> RegistryError:
         """One line: what failed, the status, the registry's error code and message, a hint."""
         code, message = None, ""
         try:
@@ -111,7 +98,7 @@ class Registry:
         except (ValueError, AttributeError, TypeError):
             if not response.headers.get("Content-Type", "").startswith("text/html"):
                 message = " ".join(response.text.split())[:120]
-        except _STREAM_ERRORS:
+        except STREAM_ERRORS:
             pass
         finally:
             response.close()
@@ -166,18 +153,16 @@ class Registry:
 
     def _read_small(
         self, url: str, scope: str, headers: dict[str, str], what: str
-    ) -> tuple[requests.Response, bytes]:
+    ) -> tuple[Response, bytes]:
         """GET a small document (a manifest, a config), read whole and at most
         MAX_MANIFEST_BYTES long."""
 
-        def attempt() -> tuple[requests.Response, bytes]:
-            response = self._expect(
-                self._send("GET", url, scope, headers=headers, stream=True), what, 200
-            )
+        def attempt() -> tuple[Response, bytes]:
+            response = self._expect(self._send("GET", url, scope, headers=headers), what, 200)
             try:
                 with response:
-                    raw = response.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
-            except _STREAM_ERRORS as exc:
+                    raw = response.read(MAX_MANIFEST_BYTES + 1)
+            except STREAM_ERRORS as exc:
                 raise _broken(f"{what}: reading the answer", exc) from None
             if len(raw) > MAX_MANIFEST_BYTES:
                 raise RegistryError(f"{what} is larger than {MAX_MANIFEST_BYTES} bytes")
@@ -335,7 +320,7 @@ class _ResumingBody:
         self.digest, self.size = descriptor["digest"], descriptor["size"]
         self.offset = 0
         self.state = registry.transport.retry
-        self._response: requests.Response | None = None
+        self._response: Response | None = None
         self._chunks: Any = None
         self._skip = 0  # bytes to drop from a 200 answering a Range request
         registry.slots.acquire()
@@ -351,7 +336,6 @@ class _ResumingBody:
             registry._url(self.repository, "blobs", self.digest),
             registry.scope(self.repository),
             headers=headers,
-            stream=True,
         )
         registry._expect(response, self.what, 200, 206)
         self._skip = 0
@@ -375,7 +359,7 @@ class _ResumingBody:
                 f"{registry.host} announced {length} bytes for a blob of {self.size}",
             )
         self._response = response
-        self._chunks = response.raw.stream(CHUNK, decode_content=False)
+        self._chunks = response.stream(CHUNK)
 
     def read(self, size: int = CHUNK, /) -> bytes:
         while True:
@@ -388,7 +372,7 @@ class _ResumingBody:
             except RegistryError as error:
                 self._drop()
                 self.state = self.state.increment(error)
-            except _STREAM_ERRORS as exc:
+            except STREAM_ERRORS as exc:
                 self._drop()
                 self.state = self.state.increment(_broken(f"{self.what}: transfer failed", exc))
             else:

@@ -1,26 +1,22 @@
-"""HTTP for registries: TLS settings per endpoint, proxies from the environment, and the one
-retry policy every registry operation follows (`retrying`)."""
+"""HTTP for registries: one attempt per request (over `connections`), its failures in
+kkimage's words, and the one retry policy every registry operation follows (`retrying`)."""
 
 from __future__ import annotations
 
-import functools
-import os
 import random
 import re
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
-import requests
-import requests.adapters
-import requests.utils
-
+from .connections import STREAM_ERRORS, Body, Connections, Origin, Response
 from .errors import Cancelled, RegistryError, TlsError, TransportError
 
-TIMEOUT = (15, 120)  # connect, and between two reads
 USER_AGENT = "kkimage/0.1"
 T = TypeVar("T")
 
@@ -58,12 +54,11 @@ class RetryPolicy:
             raise error
         return replace(self, failures=failures, retry_after=error.retry_after)
 
-    def delay(self, attempt: int | None = None, response: requests.Response | None = None) -> float:
-        """Seconds to wait after failed attempt number `attempt` (default: the last one)."""
-        after = _retry_after(response.headers.get("Retry-After")) if response is not None else None
-        after = self.retry_after if after is None and attempt is None else after
-        if after is not None:
-            return min(after, self.max_retry_after)
+    def delay(self, attempt: int | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (default: the last one, and
+        what its Retry-After asked for)."""
+        if attempt is None and self.retry_after is not None:
+            return min(self.retry_after, self.max_retry_after)
         attempt = self.failures if attempt is None else attempt
         base = min(self.backoff * (2 ** (max(attempt, 1) - 1)), self.max_backoff)
         return base * (0.5 + random.random() / 2)
@@ -87,7 +82,7 @@ def retrying(
         time.sleep(state.delay())
 
 
-def retry_after(response: requests.Response) -> float | None:
+def retry_after(response: Response) -> float | None:
     return _retry_after(response.headers.get("Retry-After"))
 
 
@@ -110,8 +105,7 @@ def _retry_after(value: str | None) -> float | None:
 class Endpoint:
     """How to reach one registry host: scheme and TLS settings, passed on every request.
 
-    `verify` and `cert` go to each request rather than to the session because requests lets
-    REQUESTS_CA_BUNDLE override `Session.verify`, which would silently undo `insecure`.
+    `verify` and `cert` go with each request: connections are pooled by them too.
     """
 
     host: str  # host[:port] as used in URLs
@@ -124,40 +118,12 @@ class Endpoint:
         return f"{'http' if self.plain_http else 'https'}://{self.host}"
 
 
-Body = bytes | Callable[[], Any] | None
-SEND_BLOCK = 1 << 20
-
-
-class _Adapter(requests.adapters.HTTPAdapter):
-    """Sends request bodies (blob uploads) in 1 MiB blocks instead of http.client's 8-16 KiB:
-    a hundredth of the Python-level loop turns per uploaded byte."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["blocksize"] = SEND_BLOCK
-        super().init_poolmanager(*args, **kwargs)
-
-
 @dataclass
 class Transport:
-    """Sends requests with retries; one requests.Session per thread, sized connection pools."""
+    """Sends requests, one attempt each; retries are the caller's, through `retrying`."""
 
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    pool_size: int = 16
-    _local: threading.local = field(default_factory=threading.local, repr=False)
-
-    def session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            # Proxy settings are read once per host (`_proxies`), not on every request as
-            # requests does, and ~/.netrc never supplies credentials: only `auths` does.
-            session.trust_env = False
-            adapter = _Adapter(pool_connections=8, pool_maxsize=self.pool_size)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            session.headers["User-Agent"] = USER_AGENT
-            self._local.session = session
-        return session
+    connections: Connections = field(default_factory=lambda: Connections(USER_AGENT))
 
     def request(
         self,
@@ -167,57 +133,21 @@ class Transport:
         *,
         headers: Mapping[str, str] | None = None,
         body: Body = None,
-        stream: bool = False,
         allow_redirects: bool = True,
-    ) -> requests.Response:
+    ) -> Response:
         """One attempt: the response, whatever its status, or TransportError (retryable) when
-        the registry cannot be reached, TlsError (not) when TLS fails. Retries are the
-        caller's, through `retrying`. `body` may be a callable returning a fresh body."""
-        data = body() if callable(body) else body
+        the registry cannot be reached, TlsError (not) when TLS fails. `body` may be a
+        callable returning a fresh body (a stream to upload)."""
+        parts = urlsplit(url)
+        origin = Origin(parts.scheme, parts.netloc, endpoint.verify, endpoint.cert)
         try:
-            return self.session().request(
-                method,
-                url,
-                headers=dict(headers or {}),
-                data=data,
-                stream=stream,
-                allow_redirects=allow_redirects,
-                proxies=_proxies(url),
-                verify=_verify(endpoint.verify),
-                cert=endpoint.cert,
-                timeout=TIMEOUT,
+            return self.connections.request(
+                method, url, origin, headers or {}, body, allow_redirects
             )
-        except requests.exceptions.SSLError as exc:
+        except ssl.SSLError as exc:
             raise TlsError(f"TLS failure talking to {endpoint.host}: {_reason(exc)}") from None
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,  # a body cut short
-            requests.exceptions.ContentDecodingError,
-        ) as exc:
+        except STREAM_ERRORS as exc:
             raise TransportError(f"cannot reach {endpoint.host}: {_reason(exc)}") from None
-        finally:
-            if hasattr(data, "close"):
-                data.close()
-
-
-@functools.cache
-def _proxies_for(scheme: str, host: str) -> dict[str, str]:
-    return requests.utils.get_environ_proxies(f"{scheme}://{host}/")
-
-
-def _proxies(url: str) -> dict[str, str]:
-    """HTTP(S)_PROXY and NO_PROXY for `url`'s host, read once per host."""
-    parts = urlsplit(url)
-    return _proxies_for(parts.scheme, parts.netloc)
-
-
-def _verify(verify: bool | str) -> bool | str:
-    """True means the default CAs: the bundle REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE names if
-    set (as requests would use), else requests' own."""
-    if verify is True:
-        return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    return verify
 
 
 _TLS_HINTS = {
@@ -230,18 +160,16 @@ _TLS_HINTS = {
 
 
 def _reason(exc: BaseException) -> str:
-    """The innermost readable cause of a requests/urllib3 exception, on one line."""
-    text = str(exc)
-    for marker in ("Caused by ", "Failed to establish a new connection: "):
-        if marker in text:
-            text = text.split(marker, 1)[1]
-    text = re.sub(r"\[Errno -?\d+\] ", "", text).strip("()'\" ")
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        detail = text.split("certificate verify failed:", 1)[-1].split("(_ssl")[0].strip(" ')")
-        return f"certificate verify failed ({detail})" if detail else "certificate verify failed"
-    if "NameResolutionError" in text or "Name or service not known" in text:
+    """What went wrong, on one line, with a hint where the cause is a setting."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed ({exc.verify_message})"
+    if isinstance(exc, socket.gaierror):
         return "host name not found"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = str(exc)
     for marker, hint in _TLS_HINTS.items():
         if marker in text:
             return hint
-    return " ".join(text.split())[:200]
+    text = re.sub(r"\[Errno -?\d+\] ", "", text).strip("()'\" ")
+    return " ".join(text.split())[:200] or type(exc).__name__

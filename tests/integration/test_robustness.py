@@ -188,3 +188,13 @@ def test_two_runs_into_one_store_at_once(kk, plain, store):
         assert run.returncode == 0, stderr
     ok(kk("verify", store))
     assert no_partial_files(store)
+
+
+def test_connections_are_kept_alive(kk, proxy, store):
+    """One connection per thread serves every request of a pull (docs/performance.md)."""
+    names = ("seed/multi:v1", "seed/shared-a:v1", "seed/shared-b:v1", "seed/dockerlist:v1")
+    ok(kk.run(pull_via(proxy, store, *names), "--jobs", "1"))
+    requests = sum(proxy.traffic.requests.values())
+    assert requests > 30
+    # one job: an image thread (manifests) and a blob thread (blobs)
+    assert proxy.traffic.connections <= 2, (proxy.traffic.connections, requests)

@@ -1,25 +1,23 @@
 import email.utils
 import time
+from dataclasses import replace
+from types import SimpleNamespace
 
-import requests
-
-from kkimage.transport import RetryPolicy
+from kkimage.transport import RetryPolicy, retry_after
 
 
-def response(status, retry_after=None):
-    r = requests.Response()
-    r.status_code = status
-    if retry_after is not None:
-        r.headers["Retry-After"] = retry_after
-    return r
+def after(value: str) -> RetryPolicy:
+    """The policy's state after an answer with `Retry-After: value`, capped at 30 s."""
+    answer = SimpleNamespace(headers={"Retry-After": value})
+    return replace(RetryPolicy(max_retry_after=30), failures=1, retry_after=retry_after(answer))
 
 
 def test_retry_after_seconds_and_dates_are_honoured_and_capped():
-    policy = RetryPolicy(max_retry_after=30)
-    assert policy.delay(1, response(429, "7")) == 7
-    assert policy.delay(1, response(429, "3600")) == 30
+    assert after("7").delay() == 7
+    assert after("3600").delay() == 30
     date = email.utils.formatdate(time.time() + 5, usegmt=True)
-    assert 3 <= policy.delay(1, response(503, date)) <= 5.5
+    assert 3 <= after(date).delay() <= 5.5
+    assert after("soon").retry_after is None  # unreadable: the backoff instead
 
 
 def test_backoff_grows_and_is_bounded():

@@ -11,7 +11,6 @@ from ..g2 import G2Spec
 from ..registry import Registries
 from ..task import MirrorSpec, PullSpec, PushSpec, Task
 from ..transport import Transport
-from .archive import export, import_
 from .copy import copy
 from .engine import Engine, ImageResult
 from .g2 import run_g2
@@ -40,7 +39,7 @@ def run_tasks(
 ) -> None:
     """Run `tasks` in order, handing each image's result to `report` (R-ARG-2). An error
     outside any one image (bad input, a store that cannot be read) is raised."""
-    transport = Transport(pool_size=max(options.jobs, options.connections_per_registry))
+    transport = Transport()
     credentials = DockerCredentials()
     said: set[str] = set()
 
@@ -86,10 +85,13 @@ def _steps(
         steps.append(lambda s=task.copy: copy(engine, s, variables))
     if task.mirror:
         steps.append(lambda s=task.mirror: mirror(engine, registries(s), s, variables))
-    if task.export:
-        steps.append(lambda s=task.export: export(engine, s))
-    if task.import_:
-        steps.append(lambda s=task.import_: import_(engine, s))
+    if task.export or task.import_:
+        from . import archive  # tarfile and the OCI layouts: imported by the runs that need them
+
+        if task.export:
+            steps.append(lambda s=task.export: archive.export(engine, s))
+        if task.import_:
+            steps.append(lambda s=task.import_: archive.import_(engine, s))
     if task.g2:
         where = f"task {task.name!r}"
         steps.append(lambda s=task.g2: run_g2(engine, lambda: registries(s), s, variables, where))
