@@ -15,9 +15,7 @@ import base64
 import binascii
 import json
 import os
-import shutil
 import signal
-import subprocess
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -193,6 +191,9 @@ def _from_entry(entry: dict[str, Any], name: str, path: Path) -> Credentials | N
 
 def _ask(helper: str, server: str, path: Path) -> Credentials | None:
     """`docker-credential-<helper> get`, the server on stdin, JSON on stdout."""
+    import shutil  # a run that needs no helper does not import these (start-up time)
+    import subprocess
+
     program = f"docker-credential-{helper}"
     executable = shutil.which(program)
     if executable is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kkimage_fixtures import images
+from kkimage_fixtures.faultproxy import FaultProxy
 from tests.helpers import failed, ok, pull_task, push_task
 
 SYSTEM_BUNDLE = {"REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt"}
@@ -99,6 +100,19 @@ def test_proxies_from_the_environment_are_used(kk, plain, store):
     failed(kk.run(pull(plain, store, [plain.auth()]), env=dead_proxy), "cannot reach")
     bypass = {**dead_proxy, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
     ok(kk.run(pull(plain, store, [plain.auth()]), env=bypass))
+
+
+def test_https_goes_through_the_proxys_tunnel(kk, tls, store):
+    """HTTPS_PROXY: a CONNECT tunnel, the registry's certificate still checked end to end."""
+    with FaultProxy(tls.running.url) as proxy:
+        env = {"HTTPS_PROXY": proxy.url, "https_proxy": proxy.url, "NO_PROXY": "", "no_proxy": ""}
+        ok(kk.run(pull(tls, store, [tls.auth()]), env=env))
+        assert proxy.traffic.tunnels and set(proxy.traffic.tunnels) == {tls.host_with_port}
+        # the tunnel is not a way around verification
+        failed(
+            kk.run(pull(tls, store / "2", [{"repo": tls.host}]), env={**env, **SYSTEM_BUNDLE}),
+            "certificate verify failed",
+        )
 
 
 def test_bearer_token_pull_with_a_pull_only_user(kk, token, store):
