@@ -145,7 +145,9 @@ class DockerCredentials:
         return None
 
     def _ask(self, helper: str, server: str, path: Path) -> Credentials | None:
-        return _remembered(self._answers, (helper, server), lambda: _ask(helper, server, path))
+        return _remembered(
+            self._answers, (helper, server), lambda: _run_helper(helper, server, path)
+        )
 
 
 def _remembered(
@@ -189,7 +191,7 @@ def _from_entry(entry: dict[str, Any], name: str, path: Path) -> Credentials | N
     return Credentials(username or None, password or None, token or None, source)
 
 
-def _ask(helper: str, server: str, path: Path) -> Credentials | None:
+def _run_helper(helper: str, server: str, path: Path) -> Credentials | None:
     """`docker-credential-<helper> get`, the server on stdin, JSON on stdout."""
     import shutil  # a run that needs no helper does not import these (start-up time)
     import subprocess

@@ -422,12 +422,18 @@ class Registries:
     _slots: dict[str, threading.Semaphore] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def _credentials(self, entry: AuthEntry | None, ref: ImageReference) -> Credentials:
+        """The entry's username and password; else what docker or podman login stored."""
+        if entry is not None and (entry.username or entry.password):
+            return Credentials(entry.username, entry.password)
+        if self.credentials is not None:
+            return self.credentials.lookup(ref.registry, ref.repository) or Credentials()
+        return Credentials()
+
     def for_reference(self, ref: ImageReference) -> Registry:
         entry = select_auth(self.auths, ref.registry, ref.repository)
-        found = None
-        if self.credentials is not None and not (entry and (entry.username or entry.password)):
-            found = self.credentials.lookup(ref.registry, ref.repository)
-        key = (ref.api_host, id(entry), found)
+        credentials = self._credentials(entry, ref)
+        key = (ref.api_host, id(entry), credentials)
         with self._lock:
             client = self._clients.get(key)
             if client is None:
@@ -437,9 +443,7 @@ class Registries:
                 slots = self._slots.setdefault(
                     ref.api_host, threading.BoundedSemaphore(self.connections_per_registry)
                 )
-                if found is None and entry is not None:
-                    found = Credentials(entry.username, entry.password)
-                auth = Authenticator(self.transport, endpoint, found or Credentials())
+                auth = Authenticator(self.transport, endpoint, credentials)
                 client = Registry(
                     ref.api_host, endpoint, auth, self.transport, slots, self.cancelled
                 )
