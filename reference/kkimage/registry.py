@@ -323,6 +323,7 @@ class _ResumingBody:
         self._response: Response | None = None
         self._chunks: Any = None
         self._skip = 0  # bytes to drop from a 200 answering a Range request
+        self._ended = False
         registry.slots.acquire()
         self._slot = True
 
@@ -362,6 +363,8 @@ class _ResumingBody:
         self._chunks = response.stream(CHUNK)
 
     def read(self, size: int = CHUNK, /) -> bytes:
+        if self._ended:
+            return b""
         while True:
             if self.registry.cancelled.is_set():
                 raise Cancelled()
@@ -384,6 +387,9 @@ class _ResumingBody:
                         continue
                 if chunk or self.offset >= self.size:
                     self.offset += len(chunk)
+                    if not chunk:  # the whole body: its connection and slot serve others now
+                        self._ended = True
+                        self.close()
                     return chunk
                 self._drop()  # ended early: resume from here
                 self.state = self.state.increment(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import pytest
 import requests
 
-from kkimage_fixtures import images
+from kkimage_fixtures import images, serving
 from kkimage_fixtures.faultproxy import Fault, FaultProxy
 from kkimage_fixtures.registry import start_binary
 from kkimage_fixtures.seed import RegistryClient
@@ -162,3 +164,30 @@ def test_small_answers_are_not_held_back_on_a_kept_connection(proxy, upstream):
     direct, proxied = timed(upstream.url), timed(proxy.url)
     # Held back, each answer costs about 40 ms more: 2 s for 50, far past this bound.
     assert proxied < 3 * direct + 0.5, f"direct {direct:.3f} s, through the proxy {proxied:.3f} s"
+
+
+def test_a_burst_of_connections_waits_for_the_accepting_thread(upstream, monkeypatch):
+    """32 connections opened while the proxy's accepting thread is busy (as when it waits for
+    the GIL behind 16 streaming handlers) all complete, and are served once it accepts.
+    With socketserver's default backlog of 5 the kernel dropped the SYNs past the sixth,
+    and each of those clients waited a second for its SYN to be sent again."""
+    busy = threading.Event()
+    accept = serving._Server.get_request
+
+    def accept_when_free(server):
+        busy.wait(30)
+        return accept(server)
+
+    monkeypatch.setattr(serving._Server, "get_request", accept_when_free)
+    with FaultProxy(upstream.url) as proxy:
+        opened: list[socket.socket] = []
+        try:
+            for _ in range(32):  # a connect past a full backlog times out: no SYN-ACK
+                opened.append(socket.create_connection((proxy.address, proxy.port), timeout=0.5))
+        finally:
+            busy.set()
+        for connection in opened:
+            connection.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            connection.settimeout(30)
+            assert connection.recv(12) == b"HTTP/1.1 200"
+            connection.close()

@@ -7,10 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
+from kkimage.auth import Authenticator
+from kkimage.credentials import Credentials
+from kkimage.registry import Registry
+from kkimage.transport import Endpoint, RetryPolicy, Transport
 from kkimage_fixtures import images
 from kkimage_fixtures.faultproxy import Fault, FaultProxy
 from kkimage_fixtures.stores import write_store
@@ -198,3 +203,22 @@ def test_connections_are_kept_alive(kk, proxy, store):
     assert requests > 30
     # one job: an image thread (manifests) and a blob thread (blobs)
     assert proxy.traffic.connections <= 2, (proxy.traffic.connections, requests)
+
+
+def test_a_blobs_connection_is_free_once_its_body_has_arrived(plain):
+    """A blob holds one of its registry's connection slots while its bytes arrive, and gives
+    it back with its last byte: not when the caller has written it to disk (the fsync of a
+    big layer would keep a connection idle)."""
+    layer = max(CORPUS["multi"].blobs.values(), key=lambda blob: blob.size)
+    endpoint = Endpoint(plain.host, plain_http=True)
+    transport = Transport(retry=RetryPolicy(attempts=1))
+    slots = threading.BoundedSemaphore(1)  # a second release would raise
+    auth = Authenticator(transport, endpoint, Credentials())
+    registry = Registry(endpoint.host, endpoint, auth, transport, slots)
+    descriptor = {"digest": layer.digest, "size": layer.size}
+    with registry.open_blob("seed/multi", descriptor) as reader:
+        assert not slots.acquire(blocking=False)  # held while the body is read
+        assert reader.read_all() == layer.data
+        assert slots.acquire(blocking=False)  # free, the reader still open
+        slots.release()
+    assert slots.acquire(blocking=False)  # closing did not give it back twice
