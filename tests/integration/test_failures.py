@@ -132,7 +132,15 @@ def test_a_signal_stops_the_run_at_once_leaving_no_partial_file(kk, slow, store,
     proxy, layer, name = slow
     task = pull_task(store, [name], [{"repo": proxy.host, "plain_http": True}])
     command = [sys.executable, "-m", "kkimage", "run", str(kk.task_file(task))]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Tests run as a background job (`&`) inherit SIGINT ignored, as POSIX shells start them,
+    # and the command then rightly ignores it too: it starts with the default disposition.
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 30
     started = False
     while time.monotonic() < deadline and not started:

@@ -117,8 +117,11 @@ class Engine:
         if not items:
             return []
         images = ThreadPoolExecutor(min(self.jobs, len(items)), thread_name_prefix="kkimage-img")
-        futures = [images.submit(work, item) for item in items]
+        futures: list[Future[R]] = []
         try:
+            # Submitted inside the try: Ctrl-C may land while submit() waits for a new thread,
+            # whose image is transferring already; it must stop the run like any other.
+            futures.extend(images.submit(work, item) for item in items)
             wait(futures, return_when=ALL_COMPLETED if keep_going else FIRST_EXCEPTION)
             if not keep_going and any(f.done() and f.exception() for f in futures):
                 self.cancelled.set()  # the rest end at their next chunk, nothing half-written
