@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import gc
 import json
 import os
@@ -411,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def entry_point() -> int:
+def entry_point() -> NoReturn:
     """The `kkimage` command as its own process (main() can also be called in-process)."""
     # What start-up imported lives as long as the process: spare the cyclic collector from
     # scanning it again on every full collection (docs/performance.md).
@@ -419,14 +421,21 @@ def entry_point() -> int:
     # The command speaks in its own words (`insecure` once per registry): a library's
     # warning, e.g. from the harness behind `kkimage registry`, is not printed.
     warnings.simplefilter("ignore")
-    code = main()
-    if threading.active_count() > 1:
-        # Stopped while a transfer was blocked in the network: its partial file is gone
-        # already, and waiting for its read to time out would not stop "within a second".
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
+    _exit(main())
+
+
+def _exit(code: int) -> NoReturn:
+    """End the process without exit(3): its C handlers include OpenSSL's cleanup, which
+    frees what a worker thread may still be using. A thread Python has joined can still be
+    running OpenSSL's thread-exit handlers (in one run of five here), and the race once
+    ended a pull in a double free. Nor does a transfer blocked in the network, left behind
+    by an interrupt, delay the exit. Python's own exit handlers (the test registries' clean-up)
+    still run; streams are flushed."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to tell
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -142,3 +144,27 @@ def test_verify_reports_damaged_roots(kk, tmp_path):
     result = kk("verify", store)
     assert result.returncode == 1
     assert "quay.io/org/a/manifests/v1: not JSON" in result.stdout
+
+
+# A C exit handler that aborts, as OpenSSL's cleanup did once when it raced a worker thread
+# that Python had joined but whose pthread was still in OpenSSL's thread-exit handlers.
+ABORTING_EXIT_HANDLER = """
+import atexit, ctypes, sys
+libc = ctypes.CDLL(None)
+libc.__cxa_atexit(ctypes.cast(libc.abort, ctypes.c_void_p), None, None)
+atexit.register(print, "python exit handlers ran")
+from kkimage.cli import entry_point
+sys.argv = ["kkimage", *sys.argv[1:]]
+entry_point()
+"""
+
+
+def test_the_command_ends_without_the_c_libraries_exit_handlers(tmp_path):
+    """Python's exit handlers run (the test registries' clean-up), the output is flushed into
+    a pipe, and exit(3)'s handlers do not run: the aborting one above never fires."""
+    store = write_store(tmp_path / "s", {"quay.io/org/single:v1": CORPUS["single-docker"]})
+    command = [sys.executable, "-c", ABORTING_EXIT_HANDLER, "ls", str(store)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("quay.io/org/single:v1")
+    assert result.stdout.splitlines()[-1] == "python exit handlers ran"
