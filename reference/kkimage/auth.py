@@ -6,11 +6,11 @@ import base64
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 from .connections import Response
-from .credentials import Credentials
+from .credentials import Credentials, repr_without_secrets
 from .errors import AuthError
 from .reference import normalize_registry
 from .transport import Endpoint, Transport
@@ -18,20 +18,21 @@ from .transport import Endpoint, Transport
 CLIENT_ID = "kkimage"  # OAuth2 client_id of identity-token requests
 
 
-@dataclass(frozen=True)
-class AuthEntry:
+class AuthEntry(NamedTuple):
     """One `auths` entry. `repo` is host[:port][/path prefix]; G2 spells it `registry`."""
 
     host: str  # lowercased, Docker Hub normalized, without port
     port: str | None
     path: str  # repository prefix, may be empty
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = None
     insecure: bool | None = None
     plain_http: bool = False
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+
+    __repr__ = repr_without_secrets
 
 
 def split_host(registry: str) -> tuple[str, str | None]:
@@ -111,17 +112,18 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
-@dataclass
 class Authenticator:
     """Answers one registry's challenges; tokens are cached per scope until they expire."""
 
-    transport: Transport
-    endpoint: Endpoint
-    credentials: Credentials = field(default_factory=Credentials)
-    _scheme: str | None = None
-    _bearer: dict[str, str] = field(default_factory=dict)
-    _tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(
+        self, transport: Transport, endpoint: Endpoint, credentials: Credentials | None = None
+    ) -> None:
+        self.transport, self.endpoint = transport, endpoint
+        self.credentials = credentials or Credentials()
+        self._scheme: str | None = None
+        self._bearer: dict[str, str] = {}
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
 
     @property
     def has_credentials(self) -> bool:

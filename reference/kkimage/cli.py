@@ -339,7 +339,7 @@ def _failures(results: list[ImageResult], error: KkImageError | None, keep_going
 def _ls(args: argparse.Namespace) -> int:
     listings = list_images(Store(args.dir))
     if args.json:
-        print(json.dumps([vars(listing) for listing in listings], indent=2))
+        print(json.dumps([listing._asdict() for listing in listings], indent=2))
         return 0
     for listing in listings:
         platforms = ",".join(listing.platforms) or "-"

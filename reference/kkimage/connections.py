@@ -18,8 +18,7 @@ import os
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
 
 TIMEOUT = (15, 120)  # seconds: to connect, and between two reads
@@ -32,8 +31,7 @@ STREAM_ERRORS = (OSError, http.client.HTTPException)  # a connection lost or a r
 Body = bytes | Callable[[], Any] | None
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
     """Where a connection goes: scheme, host[:port], and how TLS is checked."""
 
     scheme: str

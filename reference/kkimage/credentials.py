@@ -18,9 +18,8 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import KkImageError
 from .reference import DOCKER_HUB, normalize_registry
@@ -35,12 +34,22 @@ class CredentialsError(KkImageError):
     hold secrets, is never shown)."""
 
 
-@dataclass(frozen=True)
-class Credentials:
+SECRETS = frozenset({"password", "identity_token"})
+
+
+def repr_without_secrets(record: Any) -> str:
+    """A NamedTuple's repr without the fields that hold secrets."""
+    shown = (f"{name}={value!r}" for name, value in record._asdict().items() if name not in SECRETS)
+    return f"{type(record).__name__}({', '.join(shown)})"
+
+
+class Credentials(NamedTuple):
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    identity_token: str | None = field(default=None, repr=False)  # an OAuth2 refresh token
+    password: str | None = None
+    identity_token: str | None = None  # an OAuth2 refresh token
     source: str = ""  # where they came from, for messages
+
+    __repr__ = repr_without_secrets
 
 
 Found = Credentials | CredentialsError | None  # a lookup's answer, failures included

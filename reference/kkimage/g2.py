@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .arguments import (
     Warn,
@@ -38,8 +37,7 @@ PER_IMAGE = frozenset({"src", "dest"})  # rendered once per image, not with the 
 SCHEMES = ("oci://", "local://")
 
 
-@dataclass(frozen=True)
-class G2Spec:
+class G2Spec(NamedTuple):
     manifests: list[ImageReference] | None  # None: every image of a local:// src
     src: DestinationTemplate
     dest: DestinationTemplate

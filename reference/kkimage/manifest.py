@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import DigestMismatch, ManifestError
 from .reference import DIGEST
@@ -31,8 +31,7 @@ def check_digest(what: str, data: bytes, expected: str) -> None:
         raise DigestMismatch(what, expected, actual)
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(NamedTuple):
     """A manifest's exact bytes with its parsed form; the digest is of the bytes."""
 
     raw: bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import PlatformError
 
@@ -43,8 +43,7 @@ KNOWN_OS = frozenset(
 ALL = frozenset({"*", "all"})
 
 
-@dataclass(frozen=True, order=True)
-class Platform:
+class Platform(NamedTuple):
     """A normalized platform; an empty `os` or `variant` in a request means "any"."""
 
     os: str
@@ -128,8 +127,7 @@ def spellings(descriptors: list[dict]) -> list[str]:
     return [s for d in descriptors if (s := spelling(d.get("platform")))]
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     kept: list[dict]
     missing: list[Platform]
 

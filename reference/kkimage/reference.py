@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ReferenceError_
 
@@ -26,8 +26,7 @@ _OTHER_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
 MAX_NAME_LENGTH = 255
 
 
-@dataclass(frozen=True)
-class ImageReference:
+class ImageReference(NamedTuple):
     """A fully qualified reference: registry, repository and a tag, a digest or both."""
 
     registry: str

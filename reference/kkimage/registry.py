@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
@@ -30,16 +29,21 @@ def _broken(what: str, exc: BaseException) -> BrokenTransfer:
     return BrokenTransfer(f"{what}: {_short(exc)}")
 
 
-@dataclass
 class Registry:
     """Distribution API calls against one registry host, with one set of credentials."""
 
-    host: str  # host[:port] for URLs (registry-1.docker.io for docker.io)
-    endpoint: Endpoint
-    auth: Authenticator
-    transport: Transport
-    slots: threading.Semaphore  # connections for blob transfers, shared per host
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    def __init__(
+        self,
+        host: str,  # host[:port] for URLs (registry-1.docker.io for docker.io)
+        endpoint: Endpoint,
+        auth: Authenticator,
+        transport: Transport,
+        slots: threading.Semaphore,  # connections for blob transfers, shared per host
+        cancelled: threading.Event | None = None,
+    ) -> None:
+        self.host, self.endpoint, self.auth, self.transport = host, endpoint, auth, transport
+        self.slots = slots
+        self.cancelled = cancelled or threading.Event()
 
     # ---- plumbing ----------------------------------------------------------------------------
 
@@ -413,20 +417,25 @@ def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
-@dataclass
 class Registries:
     """Registry clients by host and credentials, built from a task's `auths`."""
 
-    auths: list[AuthEntry]
-    skip_tls_verify: bool
-    transport: Transport
-    connections_per_registry: int
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    warn: Callable[[str], None] = lambda message: None
-    credentials: DockerCredentials | None = None  # for entries without username and password
-    _clients: dict[tuple[str, int, Credentials | None], Registry] = field(default_factory=dict)
-    _slots: dict[str, threading.Semaphore] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(
+        self,
+        auths: list[AuthEntry],
+        skip_tls_verify: bool,
+        transport: Transport,
+        connections_per_registry: int,
+        cancelled: threading.Event,
+        warn: Callable[[str], None],
+        credentials: DockerCredentials | None,  # for entries without username and password
+    ) -> None:
+        self.auths, self.skip_tls_verify, self.transport = auths, skip_tls_verify, transport
+        self.connections_per_registry = connections_per_registry
+        self.cancelled, self.warn, self.credentials = cancelled, warn, credentials
+        self._clients: dict[tuple[str, int, Credentials], Registry] = {}
+        self._slots: dict[str, threading.Semaphore] = {}
+        self._lock = threading.Lock()
 
     def _credentials(self, entry: AuthEntry | None, ref: ImageReference) -> Credentials:
         """The entry's username and password; else what docker or podman login stored."""

@@ -26,9 +26,8 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from . import partial
 from .blobs import CHUNK, VerifiedReader
@@ -44,8 +43,7 @@ _TEMP_PREFIX = ".kkimage-partial-"
 _HUB_DIRS = ("docker.io", "registry-1.docker.io", "index.docker.io")
 
 
-@dataclass(frozen=True)
-class StoredImage:
+class StoredImage(NamedTuple):
     """An image found in a store: its reference (tag or digest) and its root manifest."""
 
     reference: ImageReference

@@ -8,9 +8,8 @@ the user variables; `push.dest` and `copy.to.path` are rendered later, once per 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -41,8 +40,7 @@ _PUSH_KEYS = {"images_dir", "auths", "skip_tls_verify", "src_pattern", "dest"}
 _COPY_KEYS = {"from", "to", "platform", "policy"}
 
 
-@dataclass(frozen=True)
-class PullSpec:
+class PullSpec(NamedTuple):
     images_dir: Path
     manifests: list[ImageReference]
     platform: PlatformFilter | None
@@ -51,8 +49,7 @@ class PullSpec:
     skip_tls_verify: bool
 
 
-@dataclass(frozen=True)
-class PushSpec:
+class PushSpec(NamedTuple):
     images_dir: Path
     dest: DestinationTemplate
     src_pattern: re.Pattern[str] | None
@@ -60,8 +57,7 @@ class PushSpec:
     skip_tls_verify: bool
 
 
-@dataclass(frozen=True)
-class CopySpec:
+class CopySpec(NamedTuple):
     from_path: Path
     manifests: list[ImageReference] | None  # None: every image in the source store
     to_path: DestinationTemplate
@@ -70,8 +66,7 @@ class CopySpec:
     policy: str
 
 
-@dataclass(frozen=True)
-class MirrorSpec:
+class MirrorSpec(NamedTuple):
     """Registry -> registry (`kkimage mirror`; G2's oci:// -> oci://)."""
 
     manifests: list[ImageReference]
@@ -85,8 +80,7 @@ class MirrorSpec:
 ARCHIVE_FORMATS = ("oci-layout", "oci-archive", "docker-archive")
 
 
-@dataclass(frozen=True)
-class ExportSpec:
+class ExportSpec(NamedTuple):
     """Store -> an OCI layout, OCI archive or Docker archive (`kkimage export`)."""
 
     images_dir: Path
@@ -97,8 +91,7 @@ class ExportSpec:
     policy: str
 
 
-@dataclass(frozen=True)
-class ImportSpec:
+class ImportSpec(NamedTuple):
     """An OCI layout, OCI archive or Docker archive -> store (`kkimage import`)."""
 
     images_dir: Path
@@ -106,8 +99,7 @@ class ImportSpec:
     layout: str = "L1"  # L2: what KubeKey >= v4.0.4 reads
 
 
-@dataclass(frozen=True)
-class Task:
+class Task(NamedTuple):
     name: str
     pull: PullSpec | None = None
     push: PushSpec | None = None
@@ -257,10 +249,14 @@ def parse_task(item: object, index: int, variables: dict[str, Any], warn: Warn) 
     return Task(name=name, keep_going=keep_going, **specs)
 
 
+# libyaml's parser where PyYAML was built with it: the same safe types, ten times faster.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml(path: str | Path, what: str) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_SafeLoader)
     except UnicodeDecodeError:
         raise TaskError(f"{what} {path} is not UTF-8 text") from None
     except FileNotFoundError:
@@ -283,11 +279,11 @@ def parse_tasks(document: Any, variables: dict[str, Any], warn: Warn) -> list[Ta
     return [parse_task(item, i, variables, warn) for i, item in enumerate(items)]
 
 
-@dataclass
 class Variables:
     """User variables: a YAML mapping file plus KEY=VALUE overrides (dotted keys nest)."""
 
-    values: dict[str, Any] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
 
     def load_file(self, path: str | Path) -> None:
         content = load_yaml(path, "variables file")

@@ -12,7 +12,6 @@ import functools
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import TemplateError
@@ -235,11 +234,13 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass
 class _Translation:
-    constants: list[Any]
-    dots: list[str]  # the jinja2 name of `.` in each enclosing range, innermost last
-    variables: set[str]
+    """What translating one template has collected so far."""
+
+    def __init__(self) -> None:
+        self.constants: list[Any] = []
+        self.dots: list[str] = []  # the jinja2 name of `.` in each enclosing range, innermost last
+        self.variables: set[str] = set()
 
     def constant(self, value: Any) -> str:
         self.constants.append(value)
@@ -356,7 +357,7 @@ _ASSIGNMENT = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\s*(:?=)\s*(.*)", re.DOTALL
 
 
 def _translate(text: str) -> tuple[str, list[Any]]:
-    translation = _Translation([], [], set())
+    translation = _Translation()
     parts: list[str] = ["{% set __vars = namespace() %}"]
     blocks: list[str] = []  # "if" or "range", innermost last
     position = 0

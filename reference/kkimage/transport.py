@@ -10,8 +10,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from .connections import STREAM_ERRORS, Body, Connections, Origin, Response
@@ -21,8 +20,7 @@ USER_AGENT = "kkimage/0.1"
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """When and how long to wait before trying an operation again, and how many failures it
     has had: immutable, `increment` returns the next state (as urllib3's Retry does).
 
@@ -52,7 +50,7 @@ class RetryPolicy:
             if failures > 1:
                 error.args = (f"{error} (after {failures} attempts)",)
             raise error
-        return replace(self, failures=failures, retry_after=error.retry_after)
+        return self._replace(failures=failures, retry_after=error.retry_after)
 
     def delay(self, attempt: int | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (default: the last one, and
@@ -101,8 +99,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """How to reach one registry host: scheme and TLS settings, passed on every request.
 
     `verify` and `cert` go with each request: connections are pooled by them too.
@@ -118,12 +115,12 @@ class Endpoint:
         return f"{'http' if self.plain_http else 'https'}://{self.host}"
 
 
-@dataclass
 class Transport:
     """Sends requests, one attempt each; retries are the caller's, through `retrying`."""
 
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    connections: Connections = field(default_factory=lambda: Connections(USER_AGENT))
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
+        self.retry = retry or RetryPolicy()
+        self.connections = Connections(USER_AGENT)
 
     def request(
         self,

@@ -75,7 +75,8 @@ def test_unknown_keys_warn_but_run(kk, tmp_path):
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [
-        ("- image: {pull: [", "not valid YAML (line 1"),
+        ("- image: {pull: [", "not valid YAML (line"),
+        ("- name: x\n  image: a: b\n", "not valid YAML (line 2, column 11): mapping values"),
         ("", "the task file is empty"),
         ("- 42", "expected a mapping"),
         ("- name: x\n  shell: ls", "no 'image' module"),

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from kkimage.credentials import HUB_SERVER, CredentialsError, DockerCredentials, auth_files
+from kkimage.auth import AuthEntry
+from kkimage.credentials import (
+    HUB_SERVER,
+    Credentials,
+    CredentialsError,
+    DockerCredentials,
+    auth_files,
+)
 from tests.credential_helper import Helper
 
 
@@ -92,3 +99,10 @@ def test_a_bad_auth_field_is_an_error_naming_the_entry(tmp_path, env):
     write(tmp_path / "docker/config.json", {"auths": {"r.example": {"auth": "%%%"}}})
     with pytest.raises(CredentialsError, match=r"'r\.example'.*base64"):
         DockerCredentials(env).lookup("r.example", "a")
+
+
+def test_reprs_never_show_a_secret():
+    shown = repr(Credentials("alice", "s3cret", "t0ken", "~/.docker/config.json"))
+    assert shown == "Credentials(username='alice', source='~/.docker/config.json')"
+    entry = repr(AuthEntry("quay.io", None, "", "alice", "s3cret", plain_http=True))
+    assert "alice" in entry and "plain_http=True" in entry and "s3cret" not in entry

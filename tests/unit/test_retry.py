@@ -1,6 +1,5 @@
 import email.utils
 import time
-from dataclasses import replace
 from types import SimpleNamespace
 
 from kkimage.transport import RetryPolicy, retry_after
@@ -9,7 +8,7 @@ from kkimage.transport import RetryPolicy, retry_after
 def after(value: str) -> RetryPolicy:
     """The policy's state after an answer with `Retry-After: value`, capped at 30 s."""
     answer = SimpleNamespace(headers={"Retry-After": value})
-    return replace(RetryPolicy(max_retry_after=30), failures=1, retry_after=retry_after(answer))
+    return RetryPolicy(max_retry_after=30)._replace(failures=1, retry_after=retry_after(answer))
 
 
 def test_retry_after_seconds_and_dates_are_honoured_and_capped():

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..credentials import DockerCredentials
 from ..g2 import G2Spec
@@ -23,8 +22,7 @@ from .push import push
 DEFAULT_JOBS = 16
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(NamedTuple):
     jobs: int = DEFAULT_JOBS
     connections_per_registry: int = DEFAULT_JOBS
     keep_going: bool = False  # every task as if it said keep_going: true

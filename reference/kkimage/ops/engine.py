@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ALL_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import Cancelled, KkImageError
@@ -28,23 +27,29 @@ class Failed(KkImageError):
     """An item's failure as `for_each` returns it: the error, with the item as context."""
 
 
-@dataclass
 class ImageResult:
-    """One image's outcome, as printed and as written by --json."""
+    """One image's outcome, as printed and as written by --json (its fields, in this order)."""
 
-    operation: str
-    source: str
-    destination: str
-    status: str = "ok"  # ok | skipped | failed | cancelled (not finished: the run stopped)
-    source_digest: str | None = None
-    destination_digest: str | None = None
-    platforms: list[str] = field(default_factory=list)
-    bytes_transferred: int = 0
-    bytes_skipped: int = 0
-    bytes_mounted: int = 0
-    blobs: int = 0
-    message: str | None = None  # why it was skipped
-    error: str | None = None  # why it failed or was cancelled
+    def __init__(
+        self,
+        operation: str,
+        source: str,
+        destination: str,
+        status: str = "ok",  # ok | skipped | failed | cancelled (not finished: the run stopped)
+        source_digest: str | None = None,
+        error: str | None = None,  # why it failed or was cancelled
+    ) -> None:
+        self.operation, self.source, self.destination = operation, source, destination
+        self.status = status
+        self.source_digest = source_digest
+        self.destination_digest: str | None = None
+        self.platforms: list[str] = []
+        self.bytes_transferred = 0
+        self.bytes_skipped = 0
+        self.bytes_mounted = 0
+        self.blobs = 0
+        self.message: str | None = None  # why it was skipped
+        self.error = error
 
     @property
     def failed(self) -> bool:
@@ -61,7 +66,7 @@ class ImageResult:
             self.bytes_skipped += outcome.transferred + outcome.skipped + outcome.mounted
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))
 
 
 def _settle(future: Future[T], work: Callable[[], T]) -> None:

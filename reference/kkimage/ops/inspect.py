@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..errors import KkImageError
 from ..manifest import Manifest
@@ -16,12 +16,11 @@ from .plan import stored_platforms
 CHUNK = 1 << 20
 
 
-@dataclass
-class ImageListing:
+class ImageListing(NamedTuple):
     reference: str
     digest: str
     media_type: str
-    platforms: list[str] = field(default_factory=list)
+    platforms: list[str]
 
 
 def list_images(store: Store) -> list[ImageListing]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ..errors import KkImageError, ManifestError, PlatformError
@@ -25,15 +24,16 @@ GetManifests = Callable[[list[str]], list[Manifest]]  # digests -> verified mani
 GetConfig = Callable[[dict], bytes]  # config descriptor -> verified bytes
 
 
-@dataclass
 class ImagePlan:
-    source: ImageReference
-    source_digest: str
-    root: Manifest  # as it will be written: the source's bytes, or a filtered index
-    children: list[Manifest] = field(default_factory=list)  # deepest first
-    blobs: list[dict] = field(default_factory=list)  # unique by digest
-    platforms: list[str] = field(default_factory=list)
-    skipped: str | None = None  # warn policy: why nothing is transferred
+    """What one image's transfer will move, as planning finds it."""
+
+    def __init__(self, source: ImageReference, source_digest: str, root: Manifest) -> None:
+        self.source, self.source_digest = source, source_digest
+        self.root = root  # as it will be written: the source's bytes, or a filtered index
+        self.children: list[Manifest] = []  # deepest first
+        self.blobs: list[dict] = []  # unique by digest
+        self.platforms: list[str] = []
+        self.skipped: str | None = None  # warn policy: why nothing is transferred
 
 
 def config_platform(raw: bytes) -> dict | None:

@@ -13,7 +13,7 @@ import io
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..blobs import VerifiedReader
 from ..errors import Cancelled, DigestMismatch, KkImageError
@@ -27,8 +27,7 @@ from .plan import ImagePlan, plan_image, skipped, stored_platforms
 NOT_FINISHED = "not finished: the run stopped at the first failure (--keep-going goes on)"
 
 
-@dataclass(frozen=True)
-class Transfer:
+class Transfer(NamedTuple):
     """One image to move: as the source names it, as the target will, and where to."""
 
     source: ImageReference
@@ -37,8 +36,7 @@ class Transfer:
     root: Manifest | None = None  # the source's root when already read (store discovery)
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     platform: PlatformFilter | None = None
     policy: str = "strict"
 
@@ -69,15 +67,19 @@ class _FirstTransfers:
             return repository, future, owned
 
 
-@dataclass
 class Run:
     """One use of the algorithm: a source, and what is shared by its images."""
 
-    engine: Engine
-    source: Transport
-    operation: str  # pull | push | copy | mirror, for messages and summaries
-    selection: Selection = field(default_factory=Selection)
-    _firsts: _FirstTransfers = field(default_factory=_FirstTransfers)
+    def __init__(
+        self,
+        engine: Engine,
+        source: Transport,
+        operation: str,  # pull | push | copy | mirror, for messages and summaries
+        selection: Selection | None = None,
+    ) -> None:
+        self.engine, self.source, self.selection = engine, source, selection or Selection()
+        self.operation = operation
+        self._firsts = _FirstTransfers()
 
     def transfer(self, items: list[Transfer]) -> list[ImageResult]:
         """Every item's result; a failed or cancelled image's says so, with its error."""

@@ -4,7 +4,7 @@ verified streams; say what the location has; write blobs and the image's manifes
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..blobs import BlobOpener, VerifiedReader
 from ..manifest import Manifest
@@ -13,8 +13,7 @@ from ..reference import ImageReference
 Progress = Callable[[int], None]
 
 
-@dataclass
-class BlobOutcome:
+class BlobOutcome(NamedTuple):
     transferred: int = 0  # bytes sent or received
     skipped: int = 0  # bytes already at the destination
     mounted: int = 0  # bytes mounted from another repository of the registry

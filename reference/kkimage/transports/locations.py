@@ -13,8 +13,8 @@ is absolute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import KkImageError
 from ..reference import ImageReference, parse_reference
@@ -22,8 +22,7 @@ from ..reference import ImageReference, parse_reference
 SCHEMES = ("oci", "local", "oci-layout", "oci-archive", "docker-archive")
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     scheme: str
     path: Path | None = None  # local and the archive formats
     reference: ImageReference | None = None  # oci

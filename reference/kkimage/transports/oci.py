@@ -19,7 +19,6 @@ import hashlib
 import json
 import threading
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 
 from ..blobs import BlobOpener, VerifiedReader
 from ..errors import KkImageError, ManifestError, StoreError
@@ -50,15 +49,15 @@ def blob_name(digest: str) -> str:
     return "blobs/sha256/" + digest.removeprefix("sha256:")
 
 
-@dataclass
 class OciTransport(Transport):
-    files: Files
-    format: str  # oci-layout | oci-archive | docker-archive, for messages
-    _roots: dict[str, Manifest] = field(default_factory=dict)  # written: full name -> root
-    _written: dict[str, Manifest] = field(default_factory=dict)  # manifests, by digest
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _blob_names: dict[str, str] = field(default_factory=dict)  # read: digest -> member name
-    _synthesized: dict[str, Manifest] = field(default_factory=dict)
+    def __init__(self, files: Files, format: str) -> None:
+        self.files = files
+        self.format = format  # oci-layout | oci-archive | docker-archive, for messages
+        self._roots: dict[str, Manifest] = {}  # written: full name -> root
+        self._written: dict[str, Manifest] = {}  # manifests, by digest
+        self._lock = threading.Lock()
+        self._blob_names: dict[str, str] = {}  # read: digest -> member name
+        self._synthesized: dict[str, Manifest] = {}
 
     @property
     def docker(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
 
 from ..blobs import BlobOpener, VerifiedReader
 from ..manifest import Manifest
@@ -14,11 +13,12 @@ from .base import BlobOutcome, Progress, Transport
 PUSH = "pull,push"
 
 
-@dataclass
 class RegistryTransport(Transport):
-    registries: Registries
     can_mount = True
     checks_digests = True  # an upload whose content is not its digest is refused
+
+    def __init__(self, registries: Registries) -> None:
+        self.registries = registries
 
     def _client(self, ref: ImageReference) -> Registry:
         return self.registries.for_reference(ref)

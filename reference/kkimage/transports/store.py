@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
 
 from ..blobs import BlobOpener, VerifiedReader
 from ..errors import StoreError
@@ -13,9 +12,9 @@ from ..store import Store
 from .base import BlobOutcome, Progress, Transport
 
 
-@dataclass
 class StoreTransport(Transport):
-    store: Store
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def resolve(self, ref: ImageReference) -> Manifest:
         return self.store.resolve(ref)
