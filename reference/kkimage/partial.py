@@ -29,6 +29,13 @@ def forget(path: Path) -> None:
         _live.discard(path)
 
 
+def discard(path: Path) -> None:
+    """Remove `path` if it is still there, and forget it."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    forget(path)
+
+
 @contextlib.contextmanager
 def temporary(path: Path) -> Iterator[Path]:
     """`path` tracked while the block runs, and removed after it unless it was renamed."""
@@ -36,9 +43,7 @@ def temporary(path: Path) -> Iterator[Path]:
     try:
         yield path
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        forget(path)
+        discard(path)
 
 
 def remove_all() -> None:

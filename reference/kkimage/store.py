@@ -12,15 +12,18 @@ sorted keys, 2-space indent, no trailing newline: byte for byte as KubeKey write
 Docker Hub content goes under `registry-1.docker.io/`, the only name KubeKey >= v4.0.4 reads.
 
 Both layouts are read, and Docker Hub content under any of its names. Every file is written
-to a temporary name in its
-final directory and renamed only once complete (and, for content-addressed files, verified), so
-an interrupted run leaves at most temporary files, which the next writer sweeps away.
+to a temporary name in its final directory and renamed only once complete, verified (for
+content-addressed files) and on disk, so an interrupted run leaves at most temporary files,
+which the next writer sweeps away. A big blob is fsynced and renamed on its own; small ones
+are named together, after one syncfs(2), before the next manifest is written (an fsync
+each would cost each a journal commit: docs/performance.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import secrets
@@ -31,7 +34,7 @@ from typing import BinaryIO, NamedTuple
 
 from . import partial
 from .blobs import CHUNK, VerifiedReader
-from .errors import KkImageError, StoreError
+from .errors import Cancelled, KkImageError, StoreError
 from .manifest import Manifest, check_digest, looks_like_manifest, sha256_digest
 from .reference import DIGEST, DOCKER_HUB, DOCKER_HUB_API, ImageReference, normalize_registry
 
@@ -40,6 +43,9 @@ MANIFESTS = "manifests"
 LAYOUT_FILE = "layout"  # L2: {tag: digest}
 LAYOUTS = ("L1", "L2")
 _TEMP_PREFIX = ".kkimage-partial-"
+# Blobs below this are named in groups: one lost to an interrupt before its group is named
+# costs little to fetch again.
+SMALL_BLOB = 4 << 20
 _HUB_DIRS = ("docker.io", "registry-1.docker.io", "index.docker.io")
 
 
@@ -80,10 +86,14 @@ def _disk_errors(directory: Path) -> Iterator[None]:
         raise StoreError(f"cannot write to {directory}: {exc.strerror or exc}") from None
 
 
+def _temporary_beside(final: Path) -> Path:
+    return final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+
+
 def write_atomically(final: Path, write: Callable[[BinaryIO], None]) -> None:
     """`write` into a temporary file beside `final`, fsynced, then renamed to `final`: a
     reader sees the whole file or none; a failure (a full disk: StoreError) leaves nothing."""
-    temp = final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    temp = _temporary_beside(final)
     with partial.temporary(temp), _disk_errors(final.parent):
         final.parent.mkdir(parents=True, exist_ok=True)
         with open(temp, "wb") as handle:
@@ -105,6 +115,72 @@ def copy_verified(reader: VerifiedReader) -> Callable[[BinaryIO], None]:
     return write
 
 
+@functools.cache
+def _syncfs() -> Callable[[int], None] | None:
+    """libc's syncfs(2) where there is one (Linux), raising OSError; loaded by the first
+    group named."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "syncfs"):
+        return None
+
+    def syncfs(fd: int) -> None:
+        if libc.syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+
+    return syncfs
+
+
+def _sync_files(directory: Path, files: list[Path]) -> None:
+    """`files` (all in `directory`) on disk: one syncfs for their file system, else an
+    fsync each."""
+    syncfs = _syncfs()
+    for path in [directory] if syncfs else files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            (syncfs or os.fsync)(fd)
+        finally:
+            os.close(fd)
+
+
+class _UnnamedBlobs:
+    """Small verified blobs written to temporary files, waiting to be named as a group."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._files: list[tuple[Path, Path]] = []  # (temporary, final)
+        self._lock = threading.Lock()
+        # One group at a time: once name_all() returns, every blob added before it is named.
+        self._naming = threading.Lock()
+
+    def add(self, temp: Path, final: Path) -> None:
+        with self._lock:
+            self._files.append((temp, final))
+
+    def name_all(self) -> None:
+        with self._naming:
+            with self._lock:
+                files, self._files = self._files, []
+            if not files:
+                return
+            named = 0
+            try:
+                with _disk_errors(self.directory):
+                    _sync_files(self.directory, [temp for temp, _ in files])
+                    for temp, final in files:
+                        try:
+                            os.replace(temp, final)
+                        except FileNotFoundError:
+                            raise Cancelled() from None  # an interrupt removed it
+                        partial.forget(temp)
+                        named += 1
+            finally:
+                for temp, _ in files[named:]:  # after an error, none of the rest is kept
+                    partial.discard(temp)
+
+
 class Store:
     def __init__(self, root: str | os.PathLike[str], layout: str = "L1") -> None:
         if layout not in LAYOUTS:
@@ -114,6 +190,7 @@ class Store:
         self._prepared = False
         self._prepare_lock = threading.Lock()
         self._layout_lock = threading.Lock()
+        self._unnamed = _UnnamedBlobs(self.root / BLOBS)
 
     # ---- paths -------------------------------------------------------------------------------
 
@@ -199,11 +276,26 @@ class Store:
 
     def put_blob(self, reader: VerifiedReader) -> None:
         """Store the blob `reader` streams, under its digest, once it has ended verified:
-        written to a temporary file in blobs/, fsynced, then renamed; anything else leaves
-        nothing behind."""
+        written to a temporary file in blobs/, then on disk and renamed (a small one with
+        others, by `name_blobs`); anything else leaves nothing behind."""
         final = self.blob_path(reader.digest)
         self.prepare()
-        write_atomically(final, copy_verified(reader))
+        if reader.size >= SMALL_BLOB:
+            write_atomically(final, copy_verified(reader))
+            return
+        temp = _temporary_beside(final)
+        partial.track(temp)
+        try:
+            with _disk_errors(final.parent), open(temp, "wb") as handle:
+                copy_verified(reader)(handle)
+        except BaseException:
+            partial.discard(temp)
+            raise
+        self._unnamed.add(temp, final)
+
+    def name_blobs(self) -> None:
+        """Every small blob written so far on disk (one syncfs) and under its name."""
+        self._unnamed.name_all()
 
     def write_manifest(self, ref: ImageReference, name: str, manifest: Manifest) -> None:
         """Write manifest bytes under `name` (a tag or the manifest's own digest); in L2 a
@@ -232,7 +324,9 @@ class Store:
                 os.close(handle)  # and with it the lock
 
     def _write_file(self, path: Path, data: bytes) -> None:
+        """A manifest or layout file: written after every blob written before it is named."""
         self.prepare()
+        self.name_blobs()
         write_atomically(path, lambda handle: handle.write(data))
 
     def has_manifest(self, ref: ImageReference, digest: str) -> bool:

@@ -141,10 +141,13 @@ def test_corrupted_once_is_downloaded_again(kk, proxy, store, big):
 
 
 def test_corrupted_every_time_fails_and_leaves_nothing_broken(kk, proxy, store, big):
-    _, layer, name = big
+    image, layer, name = big
     proxy.add(Fault("corrupt", path=layer["digest"], method="GET", times=None))
     failed(kk.run(pull_via(proxy, store, name)), name, layer["digest"], "hashes to")
     assert not (store / "blobs" / layer["digest"]).exists()
+    # the config arrived whole: kept under its name for the next run, not as a temporary file
+    config = json.loads(image.root.data)["config"]["digest"]
+    assert (store / "blobs" / config).exists()
     assert no_partial_files(store)
     assert not (store / proxy.host / name.replace(":v1", "") / "manifests/v1").exists()
 

@@ -1,9 +1,11 @@
+import errno
 import io
 import json
 import os
 
 import pytest
 
+import kkimage.store
 from kkimage.blobs import VerifiedReader
 from kkimage.errors import DigestMismatch, StoreError
 from kkimage.manifest import Manifest
@@ -24,11 +26,86 @@ def test_put_blob_renames_only_verified_content(tmp_path):
     store = Store(tmp_path)
     blob = images.Content("x", b"hello")
     store.put_blob(reader(b"hello", blob.digest, blob.size))
+    store.name_blobs()
     assert store.blob_path(blob.digest).read_bytes() == b"hello"
     bad = images.Content("x", b"other")
     with pytest.raises(DigestMismatch):
         store.put_blob(reader(b"OTHER", bad.digest, bad.size))
+    store.name_blobs()
     assert sorted(os.listdir(tmp_path / "blobs")) == [blob.digest]  # no temp file left behind
+
+
+def test_small_blobs_are_named_together_once_on_disk(tmp_path, monkeypatch):
+    """One sync for the group, before any of them has its name; nothing named before."""
+    store = Store(tmp_path)
+    blobs = [images.Content("x", data) for data in (b"one", b"two")]
+    synced = []
+
+    def sync(directory, files):
+        assert not any(store.blob_path(b.digest).exists() for b in blobs)
+        synced.append(sorted(f.read_bytes() for f in files))
+
+    monkeypatch.setattr(kkimage.store, "_sync_files", sync)
+    for blob in blobs:
+        store.put_blob(reader(blob.data, blob.digest, blob.size))
+    assert not any(store.blob_path(b.digest).exists() for b in blobs)
+    store.name_blobs()
+    store.name_blobs()  # nothing left to name: no second sync
+    assert synced == [[b"one", b"two"]]
+    assert sorted(os.listdir(tmp_path / "blobs")) == sorted(b.digest for b in blobs)
+
+
+def test_a_blob_of_the_small_size_or_more_is_synced_and_named_on_its_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(kkimage.store, "SMALL_BLOB", 5)
+    monkeypatch.setattr(kkimage.store, "_sync_files", lambda *_: pytest.fail("grouped"))
+    fsynced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: fsynced.append(fd) or real_fsync(fd))
+    store = Store(tmp_path)
+    blob = images.Content("x", b"hello")
+    store.put_blob(reader(b"hello", blob.digest, blob.size))
+    assert store.blob_path(blob.digest).read_bytes() == b"hello" and len(fsynced) == 1
+
+
+def test_a_manifest_is_written_only_after_the_blobs_written_before_it_are_named(tmp_path):
+    store = Store(tmp_path)
+    config = images.Content("x", b"{}")
+    store.put_blob(reader(b"{}", config.digest, config.size))
+    manifest = Manifest.parse(SINGLE.root.data)
+    store.write_manifest(parse_reference("example.com/app:v1"), "v1", manifest)
+    assert store.blob_path(config.digest).read_bytes() == b"{}"
+
+
+def test_without_syncfs_each_small_blob_is_fsynced_before_its_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(kkimage.store, "_syncfs", lambda: None)
+    store = Store(tmp_path)
+    blob = images.Content("x", b"hello")
+    fsynced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        assert not store.blob_path(blob.digest).exists()
+        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store.put_blob(reader(b"hello", blob.digest, blob.size))
+    store.name_blobs()
+    assert len(fsynced) == 1 and ".kkimage-partial-" in fsynced[0]
+    assert store.blob_path(blob.digest).read_bytes() == b"hello"
+
+
+def test_a_group_that_cannot_be_synced_is_not_kept(tmp_path, monkeypatch):
+    def failing(directory, files):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(kkimage.store, "_sync_files", failing)
+    store = Store(tmp_path)
+    blob = images.Content("x", b"hello")
+    store.put_blob(reader(b"hello", blob.digest, blob.size))
+    with pytest.raises(StoreError, match="Input/output error"):
+        store.name_blobs()
+    assert os.listdir(tmp_path / "blobs") == []
 
 
 @pytest.mark.parametrize(
@@ -130,8 +207,6 @@ def test_non_manifest_files_are_not_images(tmp_path):
 
 def test_a_full_disk_is_a_store_error_and_leaves_nothing(tmp_path, monkeypatch):
     """A failure no registry can produce: the disk fills up in the middle of a blob."""
-    import errno
-
     store = Store(tmp_path)
     blob = images.Content("x", b"hello")
 

@@ -86,6 +86,8 @@ class Run:
         outcomes = self.engine.for_each(
             items, self._image, label=lambda item: f"{self.operation} {item.source}"
         )
+        for target in {id(item.target): item.target for item in items}.values():
+            target.settle()
         results = []
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, ImageResult):

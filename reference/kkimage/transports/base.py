@@ -95,6 +95,10 @@ class Transport:
     def abort(self) -> None:
         """After a failure: leave nothing that looks whole."""
 
+    def settle(self) -> None:
+        """After a run's images, failed ones too: keep what was written (a store names the
+        small blobs it has not named yet)."""
+
     def describe(self, ref: ImageReference) -> str:
         """The image at this location, for messages and summaries."""
         return str(ref)

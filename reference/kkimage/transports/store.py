@@ -65,5 +65,8 @@ class StoreTransport(Transport):
             return
         self.store.write_manifest(ref, name, manifest)
 
+    def settle(self) -> None:
+        self.store.name_blobs()
+
     def describe(self, ref: ImageReference) -> str:
         return f"{self.store.root}:{ref}"
