@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import Cancelled
@@ -34,16 +33,6 @@ def discard(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     forget(path)
-
-
-@contextlib.contextmanager
-def temporary(path: Path) -> Iterator[Path]:
-    """`path` tracked while the block runs, and removed after it unless it was renamed."""
-    track(path)
-    try:
-        yield path
-    finally:
-        discard(path)
 
 
 def remove_all() -> None:

@@ -86,21 +86,34 @@ def _disk_errors(directory: Path) -> Iterator[None]:
         raise StoreError(f"cannot write to {directory}: {exc.strerror or exc}") from None
 
 
-def _temporary_beside(final: Path) -> Path:
-    return final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+def _written_beside(final: Path, write: Callable[[BinaryIO], None], durable: bool) -> Path:
+    """A new temporary file beside `final` holding what `write` wrote (fsynced if `durable`),
+    tracked until it is renamed; a failure (a full disk: StoreError) leaves nothing."""
+    temp = final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    partial.track(temp)
+    try:
+        with _disk_errors(final.parent):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            with open(temp, "wb") as handle:
+                write(handle)
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+    except BaseException:
+        partial.discard(temp)
+        raise
+    return temp
 
 
 def write_atomically(final: Path, write: Callable[[BinaryIO], None]) -> None:
     """`write` into a temporary file beside `final`, fsynced, then renamed to `final`: a
     reader sees the whole file or none; a failure (a full disk: StoreError) leaves nothing."""
-    temp = _temporary_beside(final)
-    with partial.temporary(temp), _disk_errors(final.parent):
-        final.parent.mkdir(parents=True, exist_ok=True)
-        with open(temp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, final)
+    temp = _written_beside(final, write, durable=True)
+    try:
+        with _disk_errors(final.parent):
+            os.replace(temp, final)
+    finally:
+        partial.discard(temp)  # gone once renamed: only forgotten
 
 
 def copy_verified(reader: VerifiedReader) -> Callable[[BinaryIO], None]:
@@ -282,16 +295,8 @@ class Store:
         self.prepare()
         if reader.size >= SMALL_BLOB:
             write_atomically(final, copy_verified(reader))
-            return
-        temp = _temporary_beside(final)
-        partial.track(temp)
-        try:
-            with _disk_errors(final.parent), open(temp, "wb") as handle:
-                copy_verified(reader)(handle)
-        except BaseException:
-            partial.discard(temp)
-            raise
-        self._unnamed.add(temp, final)
+        else:
+            self._unnamed.add(_written_beside(final, copy_verified(reader), durable=False), final)
 
     def name_blobs(self) -> None:
         """Every small blob written so far on disk (one syncfs) and under its name."""
