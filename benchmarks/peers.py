@@ -12,7 +12,8 @@ less. Every push and copy goes to a new registry. The contenders take turns, and
 rotates between repetitions; ratios are of medians from the same run.
 
 crane and regctl are built from the Go module proxy into --tools-dir (cached); a tool that
-cannot be had is skipped, and the report says so.
+cannot be had is skipped, and the report says so. kkimage runs on the interpreter running the
+benchmark, which the report names (how it was built matters: docs/performance.md).
 """
 
 from __future__ import annotations
@@ -463,6 +464,8 @@ def main() -> int:
     only = set(args.only.split(","))
     with tempfile.TemporaryDirectory(prefix="kkimage-peers-") as workdir:
         benchmark = PeerBenchmark(Path(workdir), tools, repeat, 8 * MiB)
+        interpreter = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+        benchmark.facts["kkimage's interpreter"] = f"Python {sys.version.split()[0]}, {interpreter}"
         for label, workload in workloads.items():
             benchmark.run_workload(label, workload, only)
         if "floors" in only:

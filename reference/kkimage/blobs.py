@@ -22,6 +22,8 @@ CHUNK = 1 << 20
 class RawStream(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
     def close(self) -> None: ...
 
 
@@ -54,9 +56,26 @@ class VerifiedReader:
         chunk = self.raw.read(min(size if size > 0 else CHUNK, remaining + 1) or 1)
         if len(chunk) > remaining:
             self._oversized()
+        self._passed(chunk)
+        return chunk
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Like `read`, into `buffer` (no new bytes object: a pull's buffers are reused)."""
+        if self.verified:
+            return 0
+        view = buffer[: self.size - self.read_bytes] or buffer[:1]
+        got = self.raw.readinto(view) or 0
+        if got and self.read_bytes == self.size:
+            self._oversized()
+        self._passed(view[:got])
+        return got
+
+    def _passed(self, chunk: bytes | memoryview) -> None:
+        """`chunk` has passed (nothing: the source ended): hashed, counted, and checked at
+        the end."""
         if not chunk:
             self._finish()
-            return b""
+            return
         if self._hash is not None:
             self._hash.update(chunk)
         self.read_bytes += len(chunk)
@@ -64,7 +83,6 @@ class VerifiedReader:
             self.progress(len(chunk))
         if self.read_bytes == self.size:
             self._finish_when_drained()
-        return chunk
 
     def _finish_when_drained(self) -> None:
         """At `size` bytes: the source must end here, and the content must verify."""

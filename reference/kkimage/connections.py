@@ -17,7 +17,7 @@ import json
 import os
 import ssl
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -61,9 +61,14 @@ class Response:
             raise http.client.IncompleteRead(data, left)
         return data
 
-    def stream(self, chunk: int) -> Iterator[bytes]:
-        while data := self._raw.read(chunk):
-            yield data
+    def read_some(self, amount: int) -> bytes:
+        """Up to `amount` bytes of the body; short, then empty, where the connection ends
+        before it does."""
+        return self._raw.read(amount)
+
+    def readinto(self, buffer: memoryview) -> int:
+        """`read_some`, into `buffer`."""
+        return self._raw.readinto(buffer)
 
     @functools.cached_property
     def content(self) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from .auth import Authenticator, AuthEntry, endpoint_for, select_auth
@@ -23,6 +23,7 @@ from .reference import ImageReference
 from .transport import Endpoint, Transport, retry_after, retrying
 
 MAX_MANIFEST_BYTES = 4 << 20
+T = TypeVar("T")
 
 
 def _broken(what: str, exc: BaseException) -> BrokenTransfer:
@@ -325,8 +326,6 @@ class _ResumingBody:
         self.offset = 0
         self.state = registry.transport.retry
         self._response: Response | None = None
-        self._chunks: Any = None
-        self._skip = 0  # bytes to drop from a 200 answering a Range request
         self._ended = False
         registry.slots.acquire()
         self._slot = True
@@ -343,19 +342,15 @@ class _ResumingBody:
             headers=headers,
         )
         registry._expect(response, self.what, 200, 206)
-        self._skip = 0
+        skip = 0
         if response.status_code == 206:
             if not response.headers.get("Content-Range", "").startswith(f"bytes {self.offset}-"):
                 response.close()
                 raise BrokenTransfer(f"{self.what}: unexpected Content-Range")
         else:
-            self._skip = self.offset  # no Range support: the start again, dropped
+            skip = self.offset  # no Range support: the start again, dropped
         length = response.headers.get("Content-Length")
-        if (
-            length is not None
-            and length.isdigit()
-            and int(length) > self.size - self.offset + self._skip
-        ):
+        if length is not None and length.isdigit() and int(length) > self.size - self.offset + skip:
             response.close()
             raise DigestMismatch(
                 self.what,
@@ -364,18 +359,31 @@ class _ResumingBody:
                 f"{registry.host} announced {length} bytes for a blob of {self.size}",
             )
         self._response = response
-        self._chunks = response.stream(CHUNK)
+        while skip:
+            dropped = len(response.read_some(min(skip, CHUNK)))
+            if not dropped:
+                raise BrokenTransfer(f"{self.what}: connection closed before the end")
+            skip -= dropped
 
     def read(self, size: int = CHUNK, /) -> bytes:
+        return self._next(lambda response: response.read_some(size), len, b"")
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        return self._next(lambda response: response.readinto(buffer), int, 0)
+
+    def _next(self, take: Callable[[Response], T], count: Callable[[T], int], end: T) -> T:
+        """What `take` reads from the body next (`end` once it is all read), the connection
+        opened or resumed as need be."""
         if self._ended:
-            return b""
+            return end
         while True:
             if self.registry.cancelled.is_set():
                 raise Cancelled()
             try:
                 if self._response is None:
                     self._open()
-                chunk = next(self._chunks, b"")
+                    assert self._response is not None
+                got = take(self._response)
             except RegistryError as error:
                 self._drop()
                 self.state = self.state.increment(error)
@@ -383,18 +391,13 @@ class _ResumingBody:
                 self._drop()
                 self.state = self.state.increment(_broken(f"{self.what}: transfer failed", exc))
             else:
-                if self._skip:
-                    dropped = min(self._skip, len(chunk))
-                    self._skip -= dropped
-                    chunk = chunk[dropped:]
-                    if not chunk and self._skip:
-                        continue
-                if chunk or self.offset >= self.size:
-                    self.offset += len(chunk)
-                    if not chunk:  # the whole body: its connection and slot serve others now
+                passed = count(got)
+                if passed or self.offset >= self.size:
+                    self.offset += passed
+                    if not passed:  # the whole body: its connection and slot serve others now
                         self._ended = True
                         self.close()
-                    return chunk
+                    return got
                 self._drop()  # ended early: resume from here
                 self.state = self.state.increment(
                     BrokenTransfer(f"{self.what}: connection closed before the end")
@@ -404,7 +407,7 @@ class _ResumingBody:
     def _drop(self) -> None:
         if self._response is not None:
             self._response.close()
-        self._response = self._chunks = None
+        self._response = None
 
     def close(self) -> None:
         self._drop()

@@ -14,7 +14,8 @@ Docker Hub content goes under `registry-1.docker.io/`, the only name KubeKey >= 
 Both layouts are read, and Docker Hub content under any of its names. Every file is written
 to a temporary name in its final directory and renamed only once complete, verified (for
 content-addressed files) and on disk, so an interrupted run leaves at most temporary files,
-which the next writer sweeps away. A big blob is fsynced and renamed on its own; small ones
+which the next writer sweeps away. Blobs are written around the page cache (uncached.py).
+A big blob is fsynced and renamed on its own; small ones
 are named together, after one syncfs(2), before the next manifest is written (an fsync
 each would cost each a journal commit: docs/performance.md).
 """
@@ -33,10 +34,11 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from . import partial
-from .blobs import CHUNK, VerifiedReader
+from .blobs import VerifiedReader
 from .errors import Cancelled, KkImageError, StoreError
 from .manifest import Manifest, check_digest, looks_like_manifest, sha256_digest
 from .reference import DIGEST, DOCKER_HUB, DOCKER_HUB_API, ImageReference, normalize_registry
+from .uncached import UncachedFile
 
 BLOBS = "blobs"
 MANIFESTS = "manifests"
@@ -86,18 +88,27 @@ def _disk_errors(directory: Path) -> Iterator[None]:
         raise StoreError(f"cannot write to {directory}: {exc.strerror or exc}") from None
 
 
-def _written_beside(final: Path, write: Callable[[BinaryIO], None], durable: bool) -> Path:
-    """A new temporary file beside `final` holding what `write` wrote (fsynced if `durable`),
-    tracked until it is renamed; a failure (a full disk: StoreError) leaves nothing."""
+# What a file is to hold: what `write`s it, or a blob, read into it only once it verifies.
+Content = Callable[[BinaryIO], None] | VerifiedReader
+
+
+def _written_beside(final: Path, content: Content, durable: bool) -> Path:
+    """A new temporary file beside `final` holding `content` (a blob: around the page cache),
+    fsynced if `durable`, tracked until it is renamed; a failure (a full disk: StoreError)
+    leaves nothing."""
     temp = final.parent / f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
     partial.track(temp)
     try:
         with _disk_errors(final.parent):
             final.parent.mkdir(parents=True, exist_ok=True)
-            with open(temp, "wb") as handle:
-                write(handle)
+            blob = isinstance(content, VerifiedReader)
+            with UncachedFile(temp) if blob else open(temp, "xb") as handle:
+                if isinstance(content, VerifiedReader):
+                    handle.write_from(content.readinto)  # ends verified, or raises
+                else:
+                    content(handle)
+                handle.flush()
                 if durable:
-                    handle.flush()
                     os.fsync(handle.fileno())
     except BaseException:
         partial.discard(temp)
@@ -105,27 +116,15 @@ def _written_beside(final: Path, write: Callable[[BinaryIO], None], durable: boo
     return temp
 
 
-def write_atomically(final: Path, write: Callable[[BinaryIO], None]) -> None:
-    """`write` into a temporary file beside `final`, fsynced, then renamed to `final`: a
+def write_atomically(final: Path, content: Content) -> None:
+    """`content` into a temporary file beside `final`, fsynced, then renamed to `final`: a
     reader sees the whole file or none; a failure (a full disk: StoreError) leaves nothing."""
-    temp = _written_beside(final, write, durable=True)
+    temp = _written_beside(final, content, durable=True)
     try:
         with _disk_errors(final.parent):
             os.replace(temp, final)
     finally:
         partial.discard(temp)  # gone once renamed: only forgotten
-
-
-def copy_verified(reader: VerifiedReader) -> Callable[[BinaryIO], None]:
-    """What writes `reader`'s blob into a file, ending only once it has verified."""
-
-    def write(handle: BinaryIO) -> None:
-        while chunk := reader.read(CHUNK):
-            handle.write(chunk)
-        if not reader.verified:
-            reader.read_all()  # an empty blob ends before its first chunk
-
-    return write
 
 
 @functools.cache
@@ -294,9 +293,9 @@ class Store:
         final = self.blob_path(reader.digest)
         self.prepare()
         if reader.size >= SMALL_BLOB:
-            write_atomically(final, copy_verified(reader))
+            write_atomically(final, reader)
         else:
-            self._unnamed.add(_written_beside(final, copy_verified(reader), durable=False), final)
+            self._unnamed.add(_written_beside(final, reader, durable=False), final)
 
     def name_blobs(self) -> None:
         """Every small blob written so far on disk (one syncfs) and under its name."""

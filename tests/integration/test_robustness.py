@@ -59,6 +59,20 @@ def test_dropped_connection_is_resumed_with_range(kk, proxy, store, big):
     ok(kk("verify", store))
 
 
+def test_a_resume_answered_with_the_whole_blob_drops_what_was_already_received(
+    kk, proxy, store, big
+):
+    """A server (or a cache in front of it) that ignores Range answers 200 from the start."""
+    _, layer, name = big
+    proxy.add(Fault("cut", path=layer["digest"], method="GET", after_bytes=(1 << 20) + 123))
+    proxy.add(Fault("no-range", path=layer["digest"], method="GET"))
+    ok(kk.run(pull_via(proxy, store, name)))
+    assert proxy.traffic.count(layer["digest"], "GET") == 2
+    assert [r for p, r in proxy.traffic.ranges if layer["digest"] in p]  # a resume was asked
+    assert proxy.traffic.sent(layer["digest"]) > layer["size"]  # and answered from the start
+    ok(kk("verify", store))
+
+
 def test_a_registry_sending_more_than_the_blob_is_refused_without_writing_past_it(
     kk, proxy, store, big
 ):

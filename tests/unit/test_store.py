@@ -6,6 +6,7 @@ import os
 import pytest
 
 import kkimage.store
+import kkimage.uncached
 from kkimage.blobs import VerifiedReader
 from kkimage.errors import DigestMismatch, StoreError
 from kkimage.manifest import Manifest
@@ -109,7 +110,12 @@ def test_a_group_that_cannot_be_synced_is_not_kept(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("data", "problem"), [(b"hell", "ended after 4 of the 5 bytes"), (b"hello!", "more than the 5")]
+    ("data", "problem"),
+    [
+        (b"hell", "ended after 4 of the 5 bytes"),
+        (b"hello!", "more than the 5"),
+        (b"hellx", "sha256:"),
+    ],
 )
 def test_a_blob_of_another_size_is_refused_and_never_read_past_its_size(tmp_path, data, problem):
     store = Store(tmp_path)
@@ -119,6 +125,17 @@ def test_a_blob_of_another_size_is_refused_and_never_read_past_its_size(tmp_path
         store.put_blob(VerifiedReader(source, blob.digest, 5, "blob"))
     assert os.listdir(tmp_path / "blobs") == []
     assert source.tell() <= 6  # a source sending more is not read to its end
+
+
+def test_an_empty_blob_is_stored_and_a_source_with_bytes_for_it_refused(tmp_path):
+    store = Store(tmp_path)
+    empty = images.Content("x", b"")
+    with pytest.raises(DigestMismatch, match="more than the 0"):
+        store.put_blob(reader(b"x", empty.digest, 0))
+    store.put_blob(reader(b"", empty.digest, 0))
+    store.name_blobs()
+    assert store.blob_path(empty.digest).read_bytes() == b""
+    assert os.listdir(tmp_path / "blobs") == [empty.digest]
 
 
 def test_prepare_sweeps_only_dead_writers_temp_files(tmp_path):
@@ -208,23 +225,14 @@ def test_non_manifest_files_are_not_images(tmp_path):
 def test_a_full_disk_is_a_store_error_and_leaves_nothing(tmp_path, monkeypatch):
     """A failure no registry can produce: the disk fills up in the middle of a blob."""
     store = Store(tmp_path)
-    blob = images.Content("x", b"hello")
+    blob = images.Content("x", os.urandom(3 << 20))
 
-    class Full(io.BytesIO):
-        def read(self, size=-1):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    real_open = open
-
-    def open_full(path, mode="r", *args, **kwargs):
-        handle = real_open(path, mode, *args, **kwargs)
-        if "w" in mode:
-            monkeypatch.setattr(handle, "write", Full().read)
-        return handle
-
-    monkeypatch.setattr("builtins.open", open_full)
+    monkeypatch.setattr(kkimage.uncached.os, "write", full)
     with pytest.raises(StoreError, match="No space left on device"):
-        store.put_blob(reader(b"hello", blob.digest, blob.size))
+        store.put_blob(reader(blob.data, blob.digest, blob.size))
     monkeypatch.undo()
     assert os.listdir(tmp_path / "blobs") == []
 

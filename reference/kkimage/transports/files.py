@@ -20,7 +20,7 @@ from typing import BinaryIO
 from .. import partial
 from ..blobs import CHUNK, VerifiedReader
 from ..errors import StoreError
-from ..store import copy_verified, write_atomically
+from ..store import write_atomically
 
 _TEMP = ".kkimage-partial-"
 
@@ -88,7 +88,7 @@ class DirectoryFiles(Files):
             raise StoreError(f"{self.path} has no {name}") from None
 
     def put(self, name: str, reader: VerifiedReader) -> None:
-        write_atomically(self.path / name, copy_verified(reader))
+        write_atomically(self.path / name, reader)
 
     def put_bytes(self, name: str, data: bytes) -> None:
         write_atomically(self.path / name, lambda handle: handle.write(data))
@@ -129,11 +129,10 @@ class _Member(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        size = self.remaining if size < 0 else min(size, self.remaining)
-        data = self.handle.read(size)
-        self.remaining -= len(data)
-        return data
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        got = self.handle.readinto(memoryview(buffer)[: self.remaining])  # type: ignore[attr-defined]
+        self.remaining -= got
+        return got
 
     def close(self) -> None:
         self.handle.close()
