@@ -330,7 +330,8 @@ class _ResumingBody:
         registry.slots.acquire()
         self._slot = True
 
-    def _open(self) -> None:
+    def _open(self) -> Response:
+        """The body from `offset` on (kept as `_response`), on a new request."""
         headers = {"Accept-Encoding": "identity"}
         if self.offset:
             headers["Range"] = f"bytes={self.offset}-"
@@ -364,6 +365,7 @@ class _ResumingBody:
             if not dropped:
                 raise BrokenTransfer(f"{self.what}: connection closed before the end")
             skip -= dropped
+        return response
 
     def read(self, size: int = CHUNK, /) -> bytes:
         return self._next(lambda response: response.read_some(size), len, b"")
@@ -380,10 +382,7 @@ class _ResumingBody:
             if self.registry.cancelled.is_set():
                 raise Cancelled()
             try:
-                if self._response is None:
-                    self._open()
-                    assert self._response is not None
-                got = take(self._response)
+                got = take(self._response or self._open())
             except RegistryError as error:
                 self._drop()
                 self.state = self.state.increment(error)

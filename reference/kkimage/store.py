@@ -15,9 +15,9 @@ Both layouts are read, and Docker Hub content under any of its names. Every file
 to a temporary name in its final directory and renamed only once complete, verified (for
 content-addressed files) and on disk, so an interrupted run leaves at most temporary files,
 which the next writer sweeps away. Blobs are written around the page cache (uncached.py).
-A big blob is fsynced and renamed on its own; small ones
-are named together, after one syncfs(2), before the next manifest is written (an fsync
-each would cost each a journal commit: docs/performance.md).
+A big blob is fsynced and renamed on its own; small ones are named together, after one
+syncfs(2), before the next manifest is written (an fsync each would cost each a journal
+commit: docs/performance.md).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def _written_beside(final: Path, content: Content, durable: bool) -> Path:
             final.parent.mkdir(parents=True, exist_ok=True)
             blob = isinstance(content, VerifiedReader)
             with UncachedFile(temp) if blob else open(temp, "xb") as handle:
-                if isinstance(content, VerifiedReader):
+                if blob:
                     handle.write_from(content.readinto)  # ends verified, or raises
                 else:
                     content(handle)

@@ -68,19 +68,28 @@ def test_whole_blocks_do_not_fill_the_page_cache(tmp_path):
     assert resident_pages(cached) > 1000  # the measure sees a cached file for what it is
 
 
+def einval() -> OSError:
+    return OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+
+def written_despite(tmp_path, monkeypatch, name: str, refusing) -> None:
+    """A blob written whole while `os.<name>`, replaced by `refusing`, turns O_DIRECT down."""
+    monkeypatch.setattr(uncached.os, name, refusing)
+    data = os.urandom(2 * BLOCK + 5)
+    write_in_pieces(tmp_path / "blob", data, BLOCK)
+    monkeypatch.undo()
+    assert (tmp_path / "blob").read_bytes() == data
+
+
 def test_a_file_system_refusing_o_direct_gets_cached_writes(tmp_path, monkeypatch):
     real_open = os.open
 
     def refusing(path, flags, mode=0o777):
         if flags & os.O_DIRECT:
-            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+            raise einval()
         return real_open(path, flags, mode)
 
-    monkeypatch.setattr(uncached.os, "open", refusing)
-    data = os.urandom(2 * BLOCK + 5)
-    write_in_pieces(tmp_path / "blob", data, BLOCK)
-    monkeypatch.undo()
-    assert (tmp_path / "blob").read_bytes() == data
+    written_despite(tmp_path, monkeypatch, "open", refusing)
 
 
 def test_a_direct_write_refused_midway_goes_on_through_the_cache(tmp_path, monkeypatch):
@@ -89,14 +98,10 @@ def test_a_direct_write_refused_midway_goes_on_through_the_cache(tmp_path, monke
 
     def refusing(fd, data):
         if uncached.fcntl.fcntl(fd, uncached.fcntl.F_GETFL) & os.O_DIRECT:
-            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+            raise einval()
         return real_write(fd, data)
 
-    monkeypatch.setattr(uncached.os, "write", refusing)
-    data = os.urandom(2 * BLOCK + 5)
-    write_in_pieces(tmp_path / "blob", data, BLOCK)
-    monkeypatch.undo()
-    assert (tmp_path / "blob").read_bytes() == data
+    written_despite(tmp_path, monkeypatch, "write", refusing)
 
 
 def test_other_write_errors_are_raised(tmp_path, monkeypatch):
