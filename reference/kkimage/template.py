@@ -12,7 +12,7 @@ import functools
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import TemplateError
 from .reference import DIGEST, ImageReference, parse_reference
@@ -356,9 +356,22 @@ class _PipelineParser:
 _ASSIGNMENT = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\s*(:?=)\s*(.*)", re.DOTALL)
 
 
-def _translate(text: str) -> tuple[str, list[Any]]:
+class _Translated(NamedTuple):
+    source: str  # the jinja2 template
+    constants: list[Any]  # what its `__c[i]` are
+    outputs: list[str] | None  # its `{{ }}` expressions in order, if it has no statements
+
+
+def _translate(text: str) -> _Translated:
     translation = _Translation()
     parts: list[str] = ["{% set __vars = namespace() %}"]
+    outputs: list[str] = []
+    statements = 0  # if, range, else, end, assignments
+
+    def output(expression: str) -> None:
+        parts.append("{{ " + expression + " }}")
+        outputs.append(expression)
+
     blocks: list[str] = []  # "if" or "range", innermost last
     position = 0
     pending_trim = False
@@ -369,7 +382,7 @@ def _translate(text: str) -> tuple[str, list[Any]]:
         if match.group(1):
             literal = literal.rstrip()
         if literal:
-            parts.append("{{ " + translation.constant(literal) + " }}")
+            output(translation.constant(literal))
         position = match.end()
         pending_trim = bool(match.group(3))
         body = match.group(2).strip()
@@ -377,6 +390,7 @@ def _translate(text: str) -> tuple[str, list[Any]]:
             continue
         keyword, _, rest = body.partition(" ")
         assignment = _ASSIGNMENT.fullmatch(body)
+        statements += keyword in ("if", "range", "else", "end") or assignment is not None
         if keyword == "if":
             parts.append("{% if __truth(" + _PipelineParser(rest, translation).parse() + ") %}")
             blocks.append("if")
@@ -414,17 +428,17 @@ def _translate(text: str) -> tuple[str, list[Any]]:
         elif keyword in ("with", "define", "template", "block"):
             raise TemplateError(f"{{{{{keyword}}}}} is not supported in templates")
         else:
-            parts.append("{{ __str(" + _PipelineParser(body, translation).parse() + ") }}")
+            output("__str(" + _PipelineParser(body, translation).parse() + ")")
     literal = text[position:]
     if pending_trim:
         literal = literal.lstrip()
     if "{{" in literal or "}}" in literal:
         raise TemplateError("unclosed action")
     if literal:
-        parts.append("{{ " + translation.constant(literal) + " }}")
+        output(translation.constant(literal))
     if blocks:
         raise TemplateError(f"unexpected EOF: {{{{{blocks[-1]}}}}} without {{{{end}}}}")
-    return "".join(parts), translation.constants
+    return _Translated("".join(parts), translation.constants, None if statements else outputs)
 
 
 if TYPE_CHECKING:
@@ -441,41 +455,58 @@ def _environment() -> jinja2.Environment:
 
 
 class DestinationTemplate:
-    """A destination (`push.dest`, `copy.to.path`): a template if it holds `{{` and `}}`."""
+    """A destination (`push.dest`, `copy.to.path`): a template if it holds `{{` and `}}`.
+
+    A template without statements (if, range, variables), the usual kind, is evaluated as
+    one Python expression of its outputs: jinja2 is imported only for those that have them
+    (its import and compile are a quarter of a push's start-up; docs/performance.md).
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.is_template = "{{" in text and "}}" in text
-        self._compiled: jinja2.Template | None = None
+        self._evaluate: Callable[[dict[str, Any]], str] | None = None
         self._constants: list[Any] = []
-        if self.is_template:
-            import jinja2
-
-            try:
-                source, self._constants = _translate(text)
-                self._compiled = _environment().from_string(source)
-            except TemplateError as exc:
-                raise TemplateError(f"template {text!r}: {exc}") from None
-            except jinja2.TemplateError as exc:  # a translation bug; still one clear line
-                raise TemplateError(f"template {text!r}: {exc}") from None
+        if not self.is_template:
+            return
+        try:
+            source, self._constants, outputs = _translate(text)
+            if outputs is None:
+                self._evaluate = _jinja2_template(source).render
+            else:
+                joined = "".join(f"{output}, " for output in outputs)
+                code = compile(f"({joined})", "<template>", "eval")
+                self._evaluate = lambda names: "".join(eval(code, {"__builtins__": {}}, names))
+        except TemplateError as exc:
+            raise TemplateError(f"template {text!r}: {exc}") from None
 
     def render(self, variables: dict[str, Any]) -> str:
-        if self._compiled is None:
+        if self._evaluate is None:
             return self.text
+        names = {
+            "__root": variables,
+            "__c": self._constants,
+            "__f": FUNCTIONS,
+            "__field": _field,
+            "__iterate": _iterate,
+            "__str": go_str,
+            "__truth": go_truth,
+        }
         try:
-            return self._compiled.render(
-                __root=variables,
-                __c=self._constants,
-                __f=FUNCTIONS,
-                __field=_field,
-                __iterate=_iterate,
-                __str=go_str,
-                __truth=go_truth,
-            )
+            return self._evaluate(names)
         except TemplateError as exc:
             raise TemplateError(f"template {self.text!r}: {exc}") from None
         except (TypeError, ValueError, IndexError, KeyError) as exc:
             raise TemplateError(f"template {self.text!r}: {exc}") from None
+
+
+def _jinja2_template(source: str) -> jinja2.Template:
+    import jinja2
+
+    try:
+        return _environment().from_string(source)
+    except jinja2.TemplateError as exc:  # a translation bug; still one clear line
+        raise TemplateError(str(exc)) from None
 
 
 def source_variables(source: ImageReference, user: dict[str, Any] | None = None) -> dict[str, Any]:

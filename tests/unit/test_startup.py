@@ -24,3 +24,26 @@ def test_a_run_imports_none_of_what_it_does_not_need(tmp_path):
     imported = set(json.loads(result.stdout))
     assert "kkimage.ops.transfer" in imported  # the whole command was loaded
     assert not imported.intersection(NOT_AT_START)
+
+
+PARSE_A_PUSH = """
+import json, sys
+from kkimage.task import parse_tasks
+dest = sys.argv[1]
+parse_tasks([{"image": {"push": {"images_dir": "/none", "dest": dest}}}], {}, print)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def imported_parsing(dest: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", PARSE_A_PUSH, dest], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def test_a_destination_template_without_statements_needs_no_jinja2():
+    usual = "hub.local/{{ .module.image.src.reference.repository | lower }}:v1"
+    assert "jinja2" not in imported_parsing(usual)
+    assert "jinja2" in imported_parsing("hub.local/{{ if true }}x{{ end }}:v1")

@@ -2,7 +2,16 @@ import pytest
 
 from kkimage.errors import ReferenceError_, TemplateError
 from kkimage.reference import parse_reference
-from kkimage.template import DestinationTemplate, render_destination, source_variables
+from kkimage.template import (
+    FUNCTIONS,
+    DestinationTemplate,
+    _environment,
+    _field,
+    _translate,
+    go_str,
+    render_destination,
+    source_variables,
+)
 
 SOURCE = parse_reference("docker.io/kubesphere/ks-apiserver:v4.1.3")
 DIGEST = "sha256:" + "b" * 64
@@ -22,46 +31,64 @@ def test_the_seed_example():
     )
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("{{ .module.image.src.reference.registry }}", "docker.io"),
-        ("{{ .module.image.src.reference.repository }}", "kubesphere/ks-apiserver"),
-        ("{{ .module.image.src.reference.reference }}", "v4.1.3"),
-        ("{{ .module.image.reference.repository }}", "kubesphere/ks-apiserver"),  # G2 spelling
-        ("{{.module.image.src.reference.reference}}", "v4.1.3"),
-        ('{{ printf "%s-%s" .module.image.src.reference.registry "x" }}', "docker.io-x"),
-        (
-            '{{ .module.image.src.reference.repository | replace "/" "-" }}',
-            "kubesphere-ks-apiserver",
-        ),
-        ('{{ .module.image.src.reference.repository | trimPrefix "kubesphere/" }}', "ks-apiserver"),
-        ('{{ .module.image.src.reference.reference | trimSuffix ".3" | upper }}', "V4.1"),
-        ('{{ " a " | trim }}', "a"),
-        ('{{ "AbC" | lower }}', "abc"),
-        ('{{ .module.image.src.reference.repository | splitList "/" | last }}', "ks-apiserver"),
-        ('{{ .module.image.src.reference.repository | splitList "/" | first }}', "kubesphere"),
-        ('{{ splitList "/" "a/b/c" | join "_" }}', "a_b_c"),
-        ('{{ regexReplaceAll "^ks-(.*)$" "ks-apiserver" "kubekey-${1}" }}', "kubekey-apiserver"),
-        ('{{ .empty_var | default "fallback" }}', "fallback"),
-        ('{{ "" | default "d" }}', "d"),
-        (
-            '{{ if eq .module.image.src.reference.registry "docker.io" }}hub{{ else }}x{{ end }}',
-            "hub",
-        ),
-        (
-            '{{ if ne .module.image.src.reference.registry "quay.io" }}y{{else if eq 1 2}}x{{end}}',
-            "y",
-        ),
-        ("literal/with/no-template:v1", "literal/with/no-template:v1"),
-        ('a {{- " b " -}} c', "a b c"),
-        ("{{/* comment */}}x", "x"),
-        ("{{ `raw` }}", "raw"),
-        ('{{ (printf "%s" "in") | upper }}', "IN"),
-    ],
-)
+RENDERINGS = [
+    ("{{ .module.image.src.reference.registry }}", "docker.io"),
+    ("{{ .module.image.src.reference.repository }}", "kubesphere/ks-apiserver"),
+    ("{{ .module.image.src.reference.reference }}", "v4.1.3"),
+    ("{{ .module.image.reference.repository }}", "kubesphere/ks-apiserver"),  # G2 spelling
+    ("{{.module.image.src.reference.reference}}", "v4.1.3"),
+    ('{{ printf "%s-%s" .module.image.src.reference.registry "x" }}', "docker.io-x"),
+    (
+        '{{ .module.image.src.reference.repository | replace "/" "-" }}',
+        "kubesphere-ks-apiserver",
+    ),
+    ('{{ .module.image.src.reference.repository | trimPrefix "kubesphere/" }}', "ks-apiserver"),
+    ('{{ .module.image.src.reference.reference | trimSuffix ".3" | upper }}', "V4.1"),
+    ('{{ " a " | trim }}', "a"),
+    ('{{ "AbC" | lower }}', "abc"),
+    ('{{ .module.image.src.reference.repository | splitList "/" | last }}', "ks-apiserver"),
+    ('{{ .module.image.src.reference.repository | splitList "/" | first }}', "kubesphere"),
+    ('{{ splitList "/" "a/b/c" | join "_" }}', "a_b_c"),
+    ('{{ regexReplaceAll "^ks-(.*)$" "ks-apiserver" "kubekey-${1}" }}', "kubekey-apiserver"),
+    ('{{ .empty_var | default "fallback" }}', "fallback"),
+    ('{{ "" | default "d" }}', "d"),
+    (
+        '{{ if eq .module.image.src.reference.registry "docker.io" }}hub{{ else }}x{{ end }}',
+        "hub",
+    ),
+    (
+        '{{ if ne .module.image.src.reference.registry "quay.io" }}y{{else if eq 1 2}}x{{end}}',
+        "y",
+    ),
+    ("literal/with/no-template:v1", "literal/with/no-template:v1"),
+    ('a {{- " b " -}} c', "a b c"),
+    ("{{/* comment */}}x", "x"),
+    ("{{ `raw` }}", "raw"),
+    ('{{ (printf "%s" "in") | upper }}', "IN"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), RENDERINGS)
 def test_rendering(text, expected):
     assert render(text, empty_var="") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [(t, e) for t, e in RENDERINGS if "{{" in t and " if " not in t]
+)
+def test_a_template_without_statements_renders_as_its_jinja2_translation(text, expected):
+    """Such a template is evaluated without jinja2: the same string either way (R-TMPL-2)."""
+    source, constants, outputs = _translate(text)
+    assert outputs is not None
+    names = {"__root": source_variables(SOURCE, {"empty_var": ""}), "__c": constants}
+    names |= {"__f": FUNCTIONS, "__field": _field, "__str": go_str}
+    assert _environment().from_string(source).render(names) == expected
+
+
+def test_only_a_template_with_statements_is_translated_for_jinja2():
+    assert _translate("{{ .a }}:{{ .b | upper }}").outputs is not None
+    for text in ("{{ if .a }}x{{ end }}", "{{ range .a }}x{{ end }}", "{{ $x := 1 }}{{ $x }}"):
+        assert _translate(text).outputs is None
 
 
 def test_user_variables():
