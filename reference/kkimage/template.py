@@ -447,7 +447,7 @@ if TYPE_CHECKING:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    import jinja2  # imported on first use: most pulls have no template, and it costs startup
+    import jinja2  # imported on first use: only templates with statements need it
 
     return jinja2.Environment(
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
