@@ -366,7 +366,6 @@ def _translate(text: str) -> _Translated:
     translation = _Translation()
     parts: list[str] = ["{% set __vars = namespace() %}"]
     outputs: list[str] = []
-    statements = 0  # if, range, else, end, assignments
 
     def output(expression: str) -> None:
         parts.append("{{ " + expression + " }}")
@@ -390,7 +389,6 @@ def _translate(text: str) -> _Translated:
             continue
         keyword, _, rest = body.partition(" ")
         assignment = _ASSIGNMENT.fullmatch(body)
-        statements += keyword in ("if", "range", "else", "end") or assignment is not None
         if keyword == "if":
             parts.append("{% if __truth(" + _PipelineParser(rest, translation).parse() + ") %}")
             blocks.append("if")
@@ -438,6 +436,7 @@ def _translate(text: str) -> _Translated:
         output(translation.constant(literal))
     if blocks:
         raise TemplateError(f"unexpected EOF: {{{{{blocks[-1]}}}}} without {{{{end}}}}")
+    statements = len(parts) - len(outputs) > 1  # beyond the namespace every template sets
     return _Translated("".join(parts), translation.constants, None if statements else outputs)
 
 
@@ -452,6 +451,16 @@ def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
+
+
+# What a translation's expressions call, besides the data (`__root`) and its constants (`__c`).
+HELPERS: dict[str, Any] = {
+    "__f": FUNCTIONS,
+    "__field": _field,
+    "__iterate": _iterate,
+    "__str": go_str,
+    "__truth": go_truth,
+}
 
 
 class DestinationTemplate:
@@ -483,17 +492,8 @@ class DestinationTemplate:
     def render(self, variables: dict[str, Any]) -> str:
         if self._evaluate is None:
             return self.text
-        names = {
-            "__root": variables,
-            "__c": self._constants,
-            "__f": FUNCTIONS,
-            "__field": _field,
-            "__iterate": _iterate,
-            "__str": go_str,
-            "__truth": go_truth,
-        }
         try:
-            return self._evaluate(names)
+            return self._evaluate({**HELPERS, "__root": variables, "__c": self._constants})
         except TemplateError as exc:
             raise TemplateError(f"template {self.text!r}: {exc}") from None
         except (TypeError, ValueError, IndexError, KeyError) as exc:

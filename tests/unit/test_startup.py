@@ -11,39 +11,32 @@ import sys
 NOT_AT_START = ("dataclasses", "inspect", "jinja2", "requests", "subprocess", "urllib.request")
 
 LIST_A_MISSING_STORE = """
-import json, sys
 from kkimage.cli import main
 main(["ls", sys.argv[1]])
-print(json.dumps(sorted(sys.modules)))
 """
-
-
-def test_a_run_imports_none_of_what_it_does_not_need(tmp_path):
-    command = [sys.executable, "-c", LIST_A_MISSING_STORE, str(tmp_path / "none")]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    imported = set(json.loads(result.stdout))
-    assert "kkimage.ops.transfer" in imported  # the whole command was loaded
-    assert not imported.intersection(NOT_AT_START)
-
 
 PARSE_A_PUSH = """
-import json, sys
 from kkimage.task import parse_tasks
-dest = sys.argv[1]
-parse_tasks([{"image": {"push": {"images_dir": "/none", "dest": dest}}}], {}, print)
-print(json.dumps(sorted(sys.modules)))
+parse_tasks([{"image": {"push": {"images_dir": "/none", "dest": sys.argv[1]}}}], {}, print)
 """
 
 
-def imported_parsing(dest: str) -> set[str]:
-    result = subprocess.run(
-        [sys.executable, "-c", PARSE_A_PUSH, dest], capture_output=True, text=True, timeout=60
-    )
+def imported_by(script: str, argument: str) -> set[str]:
+    """The modules loaded once `script` has run with `argument` in a new interpreter."""
+    code = f"import json, sys\n{script}\nprint(json.dumps(sorted(sys.modules)))"
+    command = [sys.executable, "-c", code, argument]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return set(json.loads(result.stdout.splitlines()[-1]))
 
 
+def test_a_run_imports_none_of_what_it_does_not_need(tmp_path):
+    imported = imported_by(LIST_A_MISSING_STORE, str(tmp_path / "none"))
+    assert "kkimage.ops.transfer" in imported  # the whole command was loaded
+    assert not imported.intersection(NOT_AT_START)
+
+
 def test_a_destination_template_without_statements_needs_no_jinja2():
     usual = "hub.local/{{ .module.image.src.reference.repository | lower }}:v1"
-    assert "jinja2" not in imported_parsing(usual)
-    assert "jinja2" in imported_parsing("hub.local/{{ if true }}x{{ end }}:v1")
+    assert "jinja2" not in imported_by(PARSE_A_PUSH, usual)
+    assert "jinja2" in imported_by(PARSE_A_PUSH, "hub.local/{{ if true }}x{{ end }}:v1")

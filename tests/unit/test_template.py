@@ -3,12 +3,10 @@ import pytest
 from kkimage.errors import ReferenceError_, TemplateError
 from kkimage.reference import parse_reference
 from kkimage.template import (
-    FUNCTIONS,
+    HELPERS,
     DestinationTemplate,
     _environment,
-    _field,
     _translate,
-    go_str,
     render_destination,
     source_variables,
 )
@@ -80,8 +78,7 @@ def test_a_template_without_statements_renders_as_its_jinja2_translation(text, e
     """Such a template is evaluated without jinja2: the same string either way (R-TMPL-2)."""
     source, constants, outputs = _translate(text)
     assert outputs is not None
-    names = {"__root": source_variables(SOURCE, {"empty_var": ""}), "__c": constants}
-    names |= {"__f": FUNCTIONS, "__field": _field, "__str": go_str}
+    names = {**HELPERS, "__root": source_variables(SOURCE, {"empty_var": ""}), "__c": constants}
     assert _environment().from_string(source).render(names) == expected
 
 
