@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from transfer import (
+    RECENTLY_FREED,
     MiB,
     Row,
     Runner,
@@ -249,9 +250,11 @@ class Measured:
 
 
 class PeerBenchmark:
-    def __init__(self, workdir: Path, tools: dict[str, str], repeat: int, rate: int) -> None:
+    def __init__(
+        self, workdir: Path, tools: dict[str, str], repeat: int, rate: int, quiet: float
+    ) -> None:
         self.workdir, self.repeat, self.rate = workdir, repeat, rate
-        self.runner = Runner(workdir, 16)
+        self.runner = Runner(workdir, 16, quiet)
         self.contenders = Contenders(self.runner, tools)
         self.results: list[Measured] = []
         self.facts: dict[str, str] = {}
@@ -272,6 +275,7 @@ class PeerBenchmark:
         rows = {name: Row(name) for name in contenders}
         measured = Measured(label, rows)
         turns = list(contenders.items())
+        self.runner.settle()
         for repetition in range(self.repeat):
             shift = repetition % len(turns)
             for name, command in turns[shift:] + turns[:shift]:
@@ -291,6 +295,7 @@ class PeerBenchmark:
                         measured.traffic[name] = f"{requests} / {connections}"
                     check(name, job, out)
                 self.runner.clean()
+        self.runner.empty_attic()
         self.results.append(measured)
 
     @contextlib.contextmanager
@@ -463,7 +468,8 @@ def main() -> int:
         workloads, repeat = {"2 images": Workload(count=2, layer=256 << 10, big=8 * MiB)}, 1
     only = set(args.only.split(","))
     with tempfile.TemporaryDirectory(prefix="kkimage-peers-") as workdir:
-        benchmark = PeerBenchmark(Path(workdir), tools, repeat, 8 * MiB)
+        quiet = 0.0 if args.quick else RECENTLY_FREED
+        benchmark = PeerBenchmark(Path(workdir), tools, repeat, 8 * MiB, quiet)
         interpreter = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
         benchmark.facts["kkimage's interpreter"] = f"Python {sys.version.split()[0]}, {interpreter}"
         for label, workload in workloads.items():

@@ -86,14 +86,32 @@ def plain(host: str) -> list[dict]:
     return [{"repo": host, "plain_http": True}]
 
 
+# ext4 without a journal (the file system of this benchmark's machines) skips, whenever it
+# allocates an inode, each inode freed in the last 60 s (fs/ext4/ialloc.c, recently_deleted),
+# reading its table block: files deleted between runs made every later run's file creation
+# slower, the registries' most of all (docs/performance.md, "Files set aside").
+RECENTLY_FREED = 60.0
+
+
+def drop_cached(path: Path) -> None:
+    """Drop a written (and synced) file's pages from the page cache, as deleting it would."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 class Runner:
     """The commands being compared, writing their files under `workdir`."""
 
-    def __init__(self, workdir: Path, jobs: int) -> None:
+    def __init__(self, workdir: Path, jobs: int, quiet: float) -> None:
         self.workdir, self.jobs = workdir, jobs
         # Python programs run as installed ones do, from cached bytecode, even where
         # PYTHONDONTWRITEBYTECODE is set (it would make every kkimage run compile its sources).
         self.env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        self.quiet = quiet  # seconds between deleting files and the next timed run
+        self.deleted_at = -quiet
 
     def fresh(self, name: str) -> Path:
         """A new path in the scratch directory, which `clean` empties."""
@@ -102,9 +120,30 @@ class Runner:
         return scratch / f"{name}-{time.monotonic_ns()}"
 
     def clean(self) -> None:
-        """Remove what the last runs wrote, so that no run pays for an earlier one's files
-        (page-cache writeback, a fuller disk)."""
-        shutil.rmtree(self.workdir / "scratch", ignore_errors=True)
+        """Set aside what the last runs wrote, so that no run pays for an earlier one's files:
+        written back, out of the page cache, out of the way, but not deleted until the job's
+        runs are over (`empty_attic`)."""
+        scratch = self.workdir / "scratch"
+        if not scratch.exists():
+            return
+        os.sync()
+        for path in scratch.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                drop_cached(path)
+        attic = self.workdir / "attic"
+        attic.mkdir(exist_ok=True)
+        scratch.rename(attic / str(time.monotonic_ns()))
+
+    def empty_attic(self) -> None:
+        """Delete what was set aside (after a job); the next job's first run waits for
+        `quiet` seconds to pass (`settle`)."""
+        shutil.rmtree(self.workdir / "attic", ignore_errors=True)
+        os.sync()
+        self.deleted_at = time.monotonic()
+
+    def settle(self) -> None:
+        """Before a job's first timed run: until the last deletion is `quiet` seconds old."""
+        time.sleep(max(0.0, self.deleted_at + self.quiet - time.monotonic()))
 
     def task(self, operation: str, args: dict) -> list[str]:
         """The kkimage command running a task file of one `operation`."""
@@ -216,9 +255,9 @@ class Row:
 
 
 class Benchmark:
-    def __init__(self, workload: Workload, workdir: Path, jobs: int) -> None:
+    def __init__(self, workload: Workload, workdir: Path, jobs: int, quiet: float) -> None:
         self.workload, self.workdir = workload, workdir
-        self.runner = Runner(workdir, jobs)
+        self.runner = Runner(workdir, jobs, quiet)
         self.rows: dict[str, Row] = {}
         self.facts: dict[str, str] = {}
         self.rss_mib: float | None = None
@@ -239,6 +278,7 @@ class Benchmark:
         """
         repeat = self.workload.throttled_repeat if throttled else self.workload.repeat
         turns = list(contenders.items())
+        self.runner.settle()
         for repetition in range(repeat):
             shift = repetition % len(turns)
             for name, work in turns[shift:] + turns[:shift]:
@@ -252,6 +292,7 @@ class Benchmark:
                     row.client_cpu.append(children_cpu() - client)
                     row.registry_cpu.append(process_cpu(self.serving) - registry)
                 self.runner.clean()
+        self.runner.empty_attic()
 
     @contextlib.contextmanager
     def registry(self, throttled: bool) -> Iterator[str]:
@@ -373,7 +414,6 @@ class Benchmark:
         os.sync()
         kk, kk_time = peak_rss_kib(pull, self.runner.env)
         self.runner.clean()  # skopeo must not pay for writing back kkimage's gigabyte
-        os.sync()
         sk, sk_time = peak_rss_kib(
             [
                 "skopeo",
@@ -475,7 +515,8 @@ def main() -> int:
     if args.quick:
         workload = Workload(2, 256 << 10, 8 * MiB, 4 * MiB, 1, 1)
     with tempfile.TemporaryDirectory(prefix="kkimage-bench-") as workdir:
-        benchmark = Benchmark(workload, Path(workdir), args.jobs)
+        quiet = 0.0 if args.quick else RECENTLY_FREED
+        benchmark = Benchmark(workload, Path(workdir), args.jobs, quiet)
         benchmark.run()
         report = benchmark.report()
     print(report, end="")

@@ -1,13 +1,12 @@
-import ctypes
 import errno
 import io
-import mmap
 import os
 
 import pytest
 
 from kkimage import uncached
 from kkimage.uncached import ALIGN, BLOCK, UncachedFile
+from tests.helpers import resident_pages
 
 SIZES = [0, 1, ALIGN - 1, ALIGN, ALIGN + 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 123]
 
@@ -26,32 +25,6 @@ def test_every_byte_arrives_whatever_the_sizes(tmp_path, size, piece):
     data = os.urandom(size)
     write_in_pieces(tmp_path / "blob", data, piece)
     assert (tmp_path / "blob").read_bytes() == data
-
-
-def resident_pages(path) -> int:
-    """How many of the file's pages are in the page cache: mincore(2) on a mapping of it."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [
-        ctypes.c_void_p,
-        ctypes.c_size_t,
-        ctypes.c_int,
-        ctypes.c_int,
-        ctypes.c_int,
-        ctypes.c_long,
-    ]
-    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    size = path.stat().st_size
-    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
-    vector = (ctypes.c_ubyte * pages)()
-    with open(path, "rb") as handle:
-        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, handle.fileno(), 0)
-    try:
-        assert libc.mincore(address, size, vector) == 0, os.strerror(ctypes.get_errno())
-    finally:
-        libc.munmap(address, size)
-    return sum(page & 1 for page in vector)
 
 
 def test_whole_blocks_do_not_fill_the_page_cache(tmp_path):
