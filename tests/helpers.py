@@ -86,8 +86,7 @@ def push_task(store: Path, dest: str, auths: list[dict] | None = None, **extra) 
     return {"name": "push", "image": {"push": args}}
 
 
-def resident_pages(path) -> int:
-    """How many of the file's pages are in the page cache: mincore(2) on a mapping of it."""
+def _libc() -> ctypes.CDLL:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mmap.restype = ctypes.c_void_p
     libc.mmap.argtypes = [
@@ -100,13 +99,24 @@ def resident_pages(path) -> int:
     ]
     libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
     libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    size = path.stat().st_size
+    return libc
+
+
+def resident_in_memory(address: int, size: int) -> int:
+    """How many pages of the `size` bytes mapped at `address` are in memory: mincore(2)."""
     pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
     vector = (ctypes.c_ubyte * pages)()
+    assert _libc().mincore(address, size, vector) == 0, os.strerror(ctypes.get_errno())
+    return sum(page & 1 for page in vector)
+
+
+def resident_pages(path) -> int:
+    """How many of the file's pages are in the page cache: mincore(2) on a mapping of it."""
+    libc = _libc()
+    size = path.stat().st_size
     with open(path, "rb") as handle:
         address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, handle.fileno(), 0)
     try:
-        assert libc.mincore(address, size, vector) == 0, os.strerror(ctypes.get_errno())
+        return resident_in_memory(address, size)
     finally:
         libc.munmap(address, size)
-    return sum(page & 1 for page in vector)

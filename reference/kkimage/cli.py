@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from . import __version__, partial
@@ -119,90 +120,112 @@ def _platform_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", choices=("strict", "warn"), default=None)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="kkimage",
-        description="Pull, push and copy container images as KubeKey's image module does.",
-    )
-    parser.add_argument("--version", action="version", version=f"kkimage {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", metavar="TASK.yaml")
+    _common(parser)
 
-    run = commands.add_parser("run", help="run a KubeKey task file")
-    run.add_argument("task", metavar="TASK.yaml")
-    _common(run)
 
-    pull = commands.add_parser("pull", help="registry -> local store")
-    pull.add_argument("manifests", nargs="+", metavar="IMAGE")
-    pull.add_argument("--images-dir", required=True, metavar="DIR")
-    _platform_flags(pull)
-    _auth_flags(pull)
-    _common(pull)
+def _pull(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifests", nargs="+", metavar="IMAGE")
+    parser.add_argument("--images-dir", required=True, metavar="DIR")
+    _platform_flags(parser)
+    _auth_flags(parser)
+    _common(parser)
 
-    push = commands.add_parser("push", help="local store -> registry")
-    push.add_argument("--images-dir", required=True, metavar="DIR")
-    push.add_argument("--dest", required=True, metavar="TEMPLATE")
-    push.add_argument("--src-pattern", metavar="REGEX")
-    _auth_flags(push)
-    _common(push)
 
-    copy = commands.add_parser("copy", help="local store -> local store")
-    copy.add_argument("manifests", nargs="*", metavar="IMAGE", help="default: every image")
-    copy.add_argument("--from-path", required=True, metavar="DIR")
-    copy.add_argument("--to-path", required=True, metavar="DIR")
-    copy.add_argument("--pattern", metavar="REGEX")
-    _platform_flags(copy)
-    _common(copy)
+def _push(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--images-dir", required=True, metavar="DIR")
+    parser.add_argument("--dest", required=True, metavar="TEMPLATE")
+    parser.add_argument("--src-pattern", metavar="REGEX")
+    _auth_flags(parser)
+    _common(parser)
 
-    mirror = commands.add_parser(
-        "mirror", help="registry -> registry, streamed, mounting what the target has"
-    )
-    mirror.add_argument("sources", nargs="+", metavar="SRC_REF")
-    mirror.add_argument(
+
+def _copy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifests", nargs="*", metavar="IMAGE", help="default: every image")
+    parser.add_argument("--from-path", required=True, metavar="DIR")
+    parser.add_argument("--to-path", required=True, metavar="DIR")
+    parser.add_argument("--pattern", metavar="REGEX")
+    _platform_flags(parser)
+    _common(parser)
+
+
+def _mirror(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sources", nargs="+", metavar="SRC_REF")
+    parser.add_argument(
         "dest", metavar="DEST_REF", help="a reference or a template (default tag: the source's)"
     )
-    _platform_flags(mirror)
-    _auth_flags(mirror)
-    _common(mirror)
+    _platform_flags(parser)
+    _auth_flags(parser)
+    _common(parser)
 
-    export = commands.add_parser(
-        "export", help="local store -> an OCI layout, OCI archive or Docker archive"
-    )
-    export.add_argument("manifests", nargs="*", metavar="IMAGE", help="default: every image")
-    export.add_argument("--images-dir", required=True, metavar="DIR")
-    export.add_argument("--format", required=True, choices=ARCHIVE_FORMATS)
-    export.add_argument("--output", required=True, metavar="PATH")
-    _platform_flags(export)
-    _common(export)
 
-    import_ = commands.add_parser(
-        "import", help="an OCI layout, OCI archive or Docker archive -> local store"
-    )
-    import_.add_argument("path", metavar="PATH", help="its format is recognized from its content")
-    import_.add_argument("--images-dir", required=True, metavar="DIR")
-    import_.add_argument(
+def _export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifests", nargs="*", metavar="IMAGE", help="default: every image")
+    parser.add_argument("--images-dir", required=True, metavar="DIR")
+    parser.add_argument("--format", required=True, choices=ARCHIVE_FORMATS)
+    parser.add_argument("--output", required=True, metavar="PATH")
+    _platform_flags(parser)
+    _common(parser)
+
+
+def _import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH", help="its format is recognized from its content")
+    parser.add_argument("--images-dir", required=True, metavar="DIR")
+    parser.add_argument(
         "--layout",
         choices=("L1", "L2"),
         default="L1",
         help="the store's layout: L1 (KubeKey <= v4.0.3, default) or L2 (KubeKey >= v4.0.4)",
     )
-    _common(import_)
+    _common(parser)
 
-    ls = commands.add_parser("ls", help="list the images in a store")
-    ls.add_argument("dir", metavar="DIR")
-    ls.add_argument("--json", action="store_true")
 
-    verify = commands.add_parser("verify", help="check every blob and manifest of a store")
-    verify.add_argument("dir", metavar="DIR")
-    verify.add_argument("--json", action="store_true")
+def _store_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", metavar="DIR")
+    parser.add_argument("--json", action="store_true")
 
-    registry = commands.add_parser("registry", help="throwaway test registries")
-    actions = registry.add_subparsers(dest="action", required=True, parser_class=_Parser)
+
+def _registry_actions(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=_Parser)
     up = actions.add_parser("up", help="start one, print its details as JSON, serve until Ctrl-C")
     up.add_argument("--profile", required=True, choices=("plain", "basic", "tls", "token", "mtls"))
     up.add_argument("--seed", action="store_true", help="push the test images to seed/*")
     up.add_argument("--backend", choices=("binary", "docker"), default="binary")
     up.add_argument("--image", help="docker backend: registry image (default registry:2)")
     up.add_argument("--workdir", metavar="DIR", help="default: a new temporary directory")
+
+
+# Each subcommand: its help line, and what adds its arguments.
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "run": ("run a KubeKey task file", _run),
+    "pull": ("registry -> local store", _pull),
+    "push": ("local store -> registry", _push),
+    "copy": ("local store -> local store", _copy),
+    "mirror": ("registry -> registry, streamed, mounting what the target has", _mirror),
+    "export": ("local store -> an OCI layout, OCI archive or Docker archive", _export),
+    "import": ("an OCI layout, OCI archive or Docker archive -> local store", _import),
+    "ls": ("list the images in a store", _store_dir),
+    "verify": ("check every blob and manifest of a store", _store_dir),
+    "registry": ("throwaway test registries", _registry_actions),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """kkimage's parser: every subcommand, or only `command` (the one the arguments name).
+
+    argparse spends about 0.1 ms on each argument it is given (a help formatter each, which
+    asks the terminal its size): all of them are a twentieth of a small pull's start-up.
+    """
+    parser = _Parser(
+        prog="kkimage",
+        description="Pull, push and copy container images as KubeKey's image module does.",
+    )
+    parser.add_argument("--version", action="version", version=f"kkimage {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (help_, add_arguments) in COMMANDS.items():
+        if command in (None, name):
+            add_arguments(commands.add_parser(name, help=help_))
     return parser
 
 
@@ -381,7 +404,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    named = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(named).parse_args(argv)
     command = {"ls": _ls, "verify": _verify, "registry": _registry}.get(args.command, _transfer)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None

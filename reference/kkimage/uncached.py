@@ -22,6 +22,9 @@ from pathlib import Path
 BLOCK = 1 << 20  # bytes gathered before each direct write
 ALIGN = 4096  # of offsets and lengths: a multiple of every common logical block size
 _DIRECT = getattr(os, "O_DIRECT", 0)
+# Private and populated at once: a shared anonymous mapping (mmap's default) takes one
+# page fault per 4 KiB page as it is first written, in shmem's slower path.
+_PRIVATE_PREFAULTED = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
 _spare_blocks: list[memoryview] = []  # of files closed; as many as were ever open at once
 _spare_lock = threading.Lock()
 
@@ -31,7 +34,7 @@ def _take_block() -> memoryview:
     with _spare_lock:
         if _spare_blocks:
             return _spare_blocks.pop()
-    return memoryview(mmap.mmap(-1, BLOCK))
+    return memoryview(mmap.mmap(-1, BLOCK, flags=_PRIVATE_PREFAULTED))
 
 
 class UncachedFile:

@@ -7,6 +7,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from kkimage.cli import build_parser
+
 # dataclasses (and inspect, which it imports): 35 classes cost 45 ms of start-up.
 NOT_AT_START = ("dataclasses", "inspect", "jinja2", "requests", "subprocess", "urllib.request")
 
@@ -40,3 +44,31 @@ def test_a_destination_template_without_statements_needs_no_jinja2():
     usual = "hub.local/{{ .module.image.src.reference.repository | lower }}:v1"
     assert "jinja2" not in imported_by(PARSE_A_PUSH, usual)
     assert "jinja2" in imported_by(PARSE_A_PUSH, "hub.local/{{ if true }}x{{ end }}:v1")
+
+
+CONNECT = """
+import socket
+from kkimage.connections import Origin, _connect
+listening = socket.create_server(("127.0.0.1", 0))
+_connect(Origin("http", f"127.0.0.1:{listening.getsockname()[1]}"), None).close()
+"""
+
+
+def test_a_connection_to_an_ascii_host_does_not_load_the_idna_codec():
+    assert "encodings.idna" not in imported_by(CONNECT, "")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "task.yaml", "--jobs", "4", "--var", "a=b"],
+        ["pull", "hub.local/a:1", "b:2", "--images-dir", "s", "--platform", "linux/amd64"],
+        ["mirror", "a:1", "hub.local/x/{{ .module.image.src.reference.repository }}"],
+        ["registry", "up", "--profile", "plain"],
+        ["verify", "store", "--json"],
+    ],
+)
+def test_a_commands_own_parser_reads_its_arguments_as_the_whole_parser_does(argv):
+    only = build_parser(argv[0])
+    assert list(only._subparsers._group_actions[0].choices) == [argv[0]]  # type: ignore[union-attr]
+    assert only.parse_args(argv) == build_parser().parse_args(argv)

@@ -1,12 +1,15 @@
+import ctypes
 import errno
 import io
+import mmap
 import os
+from pathlib import Path
 
 import pytest
 
 from kkimage import uncached
 from kkimage.uncached import ALIGN, BLOCK, UncachedFile
-from tests.helpers import resident_pages
+from tests.helpers import resident_in_memory, resident_pages
 
 SIZES = [0, 1, ALIGN - 1, ALIGN, ALIGN + 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 123]
 
@@ -101,3 +104,17 @@ def test_a_closed_file_gives_its_block_to_the_next_once(tmp_path):
     assert second._block is not third._block
     second.close()
     third.close()
+
+
+def test_a_new_block_is_private_memory_resident_from_the_start():
+    """A shared anonymous mapping (mmap's default) would fault in shmem for every page."""
+    block = uncached._take_block()
+    start = ctypes.addressof(ctypes.c_char.from_buffer(block))
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        low, high = (int(end, 16) for end in line.split()[0].split("-"))
+        if low <= start < high:
+            assert line.split()[1] == "rw-p"
+            break
+    else:
+        raise AssertionError("the block is not mapped")
+    assert resident_in_memory(start, BLOCK) == BLOCK // mmap.PAGESIZE
