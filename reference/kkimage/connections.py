@@ -1,7 +1,7 @@
-"""HTTP/1.1 to registries over the standard library's http.client: kept-alive connections,
-idle ones pooled per thread and origin; TLS contexts built once per settings; proxies from
-the environment (a CONNECT tunnel for HTTPS); redirects followed, without the Authorization
-once they leave the origin.
+"""HTTP/1.1 to registries (over `http11`): kept-alive connections, idle ones pooled per
+thread and origin; TLS contexts built once per settings; proxies from the environment (a
+CONNECT tunnel for HTTPS); redirects followed, without the Authorization once they leave
+the origin.
 
 Why not requests: importing it (and urllib3) is a fifth of a small pull's run time, and each
 body read crosses three layers of Python; see docs/performance.md.
@@ -12,22 +12,25 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
-import http.client
 import json
 import os
 import socket
-import ssl
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
+
+from .http11 import Connection, Headers, IncompleteRead, ProtocolError, Reply, open_tunnel
+
+if TYPE_CHECKING:
+    import ssl
 
 TIMEOUT = (15, 120)  # seconds: to connect, and between two reads
 SEND_BLOCK = 1 << 20  # request bodies (blob uploads) go out in 1 MiB blocks
 MAX_REDIRECTS = 10
 _REDIRECTS = (301, 302, 303, 307, 308)
 _DRAIN = 64 << 10  # a body read to keep its connection; a longer one closes it instead
-STREAM_ERRORS = (OSError, http.client.HTTPException)  # a connection lost or a reply malformed
+STREAM_ERRORS = (OSError, ProtocolError)  # a connection lost or a reply malformed
 
 Body = bytes | Callable[[], Any] | None
 
@@ -45,21 +48,20 @@ class Response:
     """One answer: status, headers (case-insensitive), the body read as asked. `close()`
     gives the connection back when the body was read to its end, else closes it."""
 
-    def __init__(self, raw: http.client.HTTPResponse, release: Callable[[bool], None]) -> None:
+    def __init__(self, raw: Reply, release: Callable[[bool], None]) -> None:
         self._raw = raw
         self._release: Callable[[bool], None] | None = release
         self.status_code = raw.status
         self.reason = raw.reason
-        self.headers = raw.headers
+        self.headers: Headers = raw.headers
 
     def read(self, amount: int | None = None) -> bytes:
         """Up to `amount` bytes (all: None); IncompleteRead if the connection ends before
-        the Content-Length (http.client returns the short read as if it were the end)."""
+        the Content-Length (the reply gives the short read as if it were the end)."""
         data = self._raw.read(amount)
         left = self._raw.length
         if amount is not None and len(data) < amount and left:
-            self._raw.close()
-            raise http.client.IncompleteRead(data, left)
+            raise IncompleteRead(len(data), left)
         return data
 
     def read_some(self, amount: int) -> bytes:
@@ -95,9 +97,7 @@ class Response:
         if self._release is not None:
             release, self._release = self._release, None
             self._drain()
-            reusable = self._raw.isclosed() and not self._raw.will_close
-            self._raw.close()
-            release(reusable)
+            release(self._raw.isclosed() and not self._raw.will_close)
 
     def __enter__(self) -> Response:
         return self
@@ -143,13 +143,14 @@ class Connections:
                 method, body = "GET", None
                 sent = {k: v for k, v in sent.items() if k.lower() != "content-length"}
             url = target
-        raise http.client.HTTPException(f"more than {MAX_REDIRECTS} redirects")
+        raise ProtocolError(f"more than {MAX_REDIRECTS} redirects")
 
     def _exchange(
         self, method: str, url: str, origin: Origin, headers: dict[str, str], body: Body
     ) -> Response:
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host = _host_header(origin)
         proxy = _proxy_for(origin.scheme, origin.netloc)
         if proxy is not None and origin.scheme == "http":
             target = url  # a forward proxy's request line names the whole URL
@@ -161,10 +162,10 @@ class Connections:
             connection = idle.pop() if idle else _connect(origin, proxy)
             data = body() if callable(body) else body
             try:
-                connection.request(method, target, body=data, headers=headers)
-                raw = connection.getresponse()
+                connection.send(method, target, host, headers, data, SEND_BLOCK)
+                raw = connection.reply(method)
                 break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (ConnectionResetError, BrokenPipeError):
                 connection.close()
                 if not reused:  # a kept-alive connection the server had closed: once more
                     raise
@@ -183,48 +184,44 @@ class Connections:
 
         return Response(raw, release)
 
-    def _idle(self, origin: Origin) -> list[http.client.HTTPConnection]:
+    def _idle(self, origin: Origin) -> list[Connection]:
         pools = getattr(self._local, "pools", None)
         if pools is None:
             pools = self._local.pools = {}
         return pools.setdefault(origin, [])
 
 
-def _connect(origin: Origin, proxy: tuple[str, str | None] | None) -> http.client.HTTPConnection:
+def _connect(origin: Origin, proxy: tuple[str, str | None] | None) -> Connection:
     host, port = _host_port(origin.netloc, 443 if origin.scheme == "https" else 80)
     connect_timeout, read_timeout = TIMEOUT
     via = urlsplit(proxy[0]) if proxy else None
     address = (via.hostname or "", via.port or 80) if via else (host, port)
-    connection: http.client.HTTPConnection
-    if origin.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            *address,
-            timeout=connect_timeout,
-            context=tls_context(origin.verify, origin.cert),
-            blocksize=SEND_BLOCK,
-        )
-        if proxy is not None:
-            tunnel = {"Proxy-Authorization": proxy[1]} if proxy[1] else None
-            connection.set_tunnel(host, port, headers=tunnel)
-    else:
-        connection = http.client.HTTPConnection(
-            *address, timeout=connect_timeout, blocksize=SEND_BLOCK
-        )
-    connection._create_connection = _open_socket  # type: ignore[attr-defined]
-    connection.connect()
-    assert connection.sock is not None
-    connection.sock.settimeout(read_timeout)
-    return connection
+    sock = _open_socket(address, connect_timeout)
+    try:
+        if origin.scheme == "https":
+            if proxy is not None:
+                authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                open_tunnel(sock, authority, proxy[1])
+            context = tls_context(origin.verify, origin.cert)
+            sock = context.wrap_socket(sock, server_hostname=host)
+        sock.settimeout(read_timeout)
+    except BaseException:
+        sock.close()
+        raise
+    return Connection(sock)
 
 
-def _open_socket(
-    address: tuple[str, int], timeout: float, source_address: tuple[str, int] | None = None
-) -> socket.socket:
+def _host_header(origin: Origin) -> str:
+    """The origin's host[:port], without the scheme's default port."""
+    default = ":443" if origin.scheme == "https" else ":80"
+    return origin.netloc.removesuffix(default)
+
+
+def _open_socket(address: tuple[str, int], timeout: float) -> socket.socket:
     """socket.create_connection, given an ASCII host as bytes: it passes a str host through
     the idna codec, whose first use imports it (2 ms of a small pull's start-up)."""
     host, port = address
-    name = host.encode() if host.isascii() else host
-    return socket.create_connection((name, port), timeout, source_address)
+    return socket.create_connection((host.encode() if host.isascii() else host, port), timeout)
 
 
 def _host_port(netloc: str, default: int) -> tuple[str, int]:
@@ -238,6 +235,8 @@ def _host_port(netloc: str, default: int) -> tuple[str, int]:
 def tls_context(verify: bool | str, cert: tuple[str, str] | None) -> ssl.SSLContext:
     """True: the system's CAs, or the bundle REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE names (as
     other tools on the machine would use); a path: that bundle only; False: no checks."""
+    import ssl  # 5 ms of start-up: only for the runs that speak TLS
+
     if verify is True:
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         context = ssl.create_default_context(cafile=bundle or None)

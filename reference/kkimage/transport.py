@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import re
 import socket
-import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -141,9 +141,9 @@ class Transport:
             return self.connections.request(
                 method, url, origin, headers or {}, body, allow_redirects
             )
-        except ssl.SSLError as exc:
-            raise TlsError(f"TLS failure talking to {endpoint.host}: {_reason(exc)}") from None
         except STREAM_ERRORS as exc:
+            if _tls_error(exc, "SSLError"):
+                raise TlsError(f"TLS failure talking to {endpoint.host}: {_reason(exc)}") from None
             raise TransportError(f"cannot reach {endpoint.host}: {_reason(exc)}") from None
 
 
@@ -156,10 +156,16 @@ _TLS_HINTS = {
 }
 
 
+def _tls_error(exc: BaseException, kind: str) -> bool:
+    """Whether `exc` is ssl's `kind` of error (no run that never spoke TLS imports ssl)."""
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(exc, getattr(ssl, kind))
+
+
 def _reason(exc: BaseException) -> str:
     """What went wrong, on one line, with a hint where the cause is a setting."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verify failed ({exc.verify_message})"
+    if _tls_error(exc, "SSLCertVerificationError"):
+        return f"certificate verify failed ({exc.verify_message})"  # type: ignore[attr-defined]
     if isinstance(exc, socket.gaierror):
         return "host name not found"
     if isinstance(exc, TimeoutError):

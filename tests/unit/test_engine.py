@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from kkimage.ops.engine import GRACE, Engine
+from kkimage.pool import Pool
 from kkimage.progress import Progress
 
 
 def test_an_interrupt_while_an_image_is_being_submitted_stops_the_run(monkeypatch):
-    """Ctrl-C can land while the main thread is still in submit() (which waits for the new
+    """Ctrl-C can land while the main thread is still in submit() (which may wait for the new
     thread), the image's blob already transferring: the run stops within the grace period,
     as from anywhere else. It used to wait for the transfer to end (here 30 s)."""
     blocked = threading.Event()  # a blob transfer blocked in the network
@@ -22,7 +22,7 @@ def test_an_interrupt_while_an_image_is_being_submitted_stops_the_run(monkeypatc
         future, _ = engine.once(("blob", item), lambda: blocked.wait(30))
         return future.result()
 
-    submit = ThreadPoolExecutor.submit
+    submit = Pool.submit
 
     def submit_then_interrupted(pool, fn, /, *args, **kwargs):
         future = submit(pool, fn, *args, **kwargs)
@@ -31,7 +31,7 @@ def test_an_interrupt_while_an_image_is_being_submitted_stops_the_run(monkeypatc
             raise KeyboardInterrupt
         return future
 
-    monkeypatch.setattr(ThreadPoolExecutor, "submit", submit_then_interrupted)
+    monkeypatch.setattr(Pool, "submit", submit_then_interrupted)
     engine = Engine(2, Progress(), warn=lambda message: None)
     started = time.monotonic()
     try:

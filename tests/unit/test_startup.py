@@ -11,8 +11,18 @@ import pytest
 
 from kkimage.cli import build_parser
 
-# dataclasses (and inspect, which it imports): 35 classes cost 45 ms of start-up.
-NOT_AT_START = ("dataclasses", "inspect", "jinja2", "requests", "subprocess", "urllib.request")
+# dataclasses (and inspect, which it imports): 35 classes cost 45 ms of start-up;
+# concurrent.futures loads logging: 4 ms.
+NOT_AT_START = (
+    "concurrent.futures",
+    "dataclasses",
+    "inspect",
+    "jinja2",
+    "logging",
+    "requests",
+    "subprocess",
+    "urllib.request",
+)
 
 LIST_A_MISSING_STORE = """
 from kkimage.cli import main

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ALL_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from ..errors import Cancelled, KkImageError
+from ..pool import Future, Pool, wait
 from ..progress import Progress
 from ..transports import BlobOutcome
 
@@ -69,22 +69,13 @@ class ImageResult:
         return dict(vars(self))
 
 
-def _settle(future: Future[T], work: Callable[[], T]) -> None:
-    if not future.set_running_or_notify_cancel():
-        return
-    try:
-        future.set_result(work())
-    except BaseException as exc:  # handed to whoever waits for the future
-        future.set_exception(exc)
-
-
 class Engine:
     def __init__(self, jobs: int, progress: Progress, warn: Callable[[str], None]) -> None:
         self.jobs = max(1, jobs)
         self.progress = progress
         self.warn = warn
         self.cancelled = threading.Event()
-        self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="kkimage-blob")
+        self._pool = Pool(self.jobs, "kkimage-blob")
         self._once: dict[object, Future[Any]] = {}
         self._lock = threading.Lock()
         self._stopped = False  # interrupted: close() does not wait for the pool
@@ -100,9 +91,9 @@ class Engine:
             if future is not None:
                 return future, False
             future = self._once[key] = Future()
-        # Submitted outside the lock: submit() may start a thread, which waits for the GIL,
-        # and every other image would wait behind it.
-        self._pool.submit(_settle, future, work)
+        # Handed on outside the lock: run() may start a thread, which waits for the GIL, and
+        # every other image would wait behind it.
+        self._pool.run(future, work)
         return future, True
 
     def for_each(
@@ -121,16 +112,16 @@ class Engine:
         items = list(items)
         if not items:
             return []
-        images = ThreadPoolExecutor(min(self.jobs, len(items)), thread_name_prefix="kkimage-img")
+        images = Pool(min(self.jobs, len(items)), "kkimage-img")
         futures: list[Future[R]] = []
         try:
             # Submitted inside the try: Ctrl-C may land while submit() waits for a new thread,
             # whose image is transferring already; it must stop the run like any other.
             futures.extend(images.submit(work, item) for item in items)
-            wait(futures, return_when=ALL_COMPLETED if keep_going else FIRST_EXCEPTION)
-            if not keep_going and any(f.done() and f.exception() for f in futures):
+            wait(futures, first_failure=not keep_going)
+            if not keep_going and any(f.failed() for f in futures):
                 self.cancelled.set()  # the rest end at their next chunk, nothing half-written
-                images.shutdown(wait=True, cancel_futures=True)
+                images.shutdown(wait=True, cancel_pending=True)
         except BaseException:  # Ctrl-C, SIGTERM: stop the transfers, then let it through
             self.stop(images, futures)
             raise
@@ -152,18 +143,18 @@ class Engine:
             return Failed(message if message.startswith(label) else f"{label}: {message}")
         raise error
 
-    def stop(self, images: ThreadPoolExecutor, futures: list[Future[Any]]) -> None:
+    def stop(self, images: Pool, futures: list[Future[Any]]) -> None:
         """Cancel everything; wait at most GRACE seconds for running work to notice (a
         transfer blocked in the network may not: the caller exits without it)."""
         self.cancelled.set()
         self._stopped = True
         for pool in (images, self._pool):
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_pending=True)
         wait([*futures, *self._once.values()], timeout=GRACE)
 
     def close(self) -> None:
         self.cancelled.set()
-        self._pool.shutdown(wait=not self._stopped, cancel_futures=True)
+        self._pool.shutdown(wait=not self._stopped, cancel_pending=True)
         for future in self._once.values():
             future.cancel()  # work the pool dropped: nobody may wait for it forever
 

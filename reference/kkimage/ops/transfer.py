@@ -12,13 +12,13 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import NamedTuple
 
 from ..blobs import VerifiedReader
 from ..errors import Cancelled, DigestMismatch, KkImageError
 from ..manifest import Manifest
 from ..platform import PlatformFilter
+from ..pool import Future
 from ..reference import ImageReference
 from ..transports import BlobOutcome, Transport
 from .engine import Engine, Failed, ImageResult
