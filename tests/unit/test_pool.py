@@ -39,7 +39,10 @@ def test_work_runs_on_at_most_size_threads_at_once_and_an_idle_thread_is_reused(
             running[0] -= 1
 
     futures = [pool.submit(work) for _ in range(8)]
-    time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while running[0] < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # a fourth thread, if there were one, would be running by now
     gate.set()
     wait(futures)
     assert most[0] == 3
@@ -76,9 +79,9 @@ def test_waiting_ends_at_its_timeout():
 
 def test_shutting_down_cancels_what_has_not_started_and_lets_the_rest_finish():
     pool = Pool(1, "t")
-    gate = threading.Event()
-    running = pool.submit(gate.wait, 5)
-    time.sleep(0.1)
+    started, gate = threading.Event(), threading.Event()
+    running = pool.submit(lambda: started.set() or gate.wait(5))
+    assert started.wait(5)
     queued = pool.submit(lambda: "never")
     assert not running.cancel()  # started: it cannot be
     pool.shutdown(wait=False, cancel_pending=True)
