@@ -147,9 +147,9 @@ class Reply:
         try:
             size = int(line.split(b";", 1)[0].strip(), 16)
         except ValueError:
-            raise ProtocolError(f"bad chunk size line {line[:40]!r}") from None
+            raise ProtocolError(f"a chunk's size is not a hex number: {_shown(line)}") from None
         if size < 0:
-            raise ProtocolError(f"bad chunk size line {line[:40]!r}")
+            raise ProtocolError(f"a chunk's size is not a hex number: {_shown(line)}")
         if size == 0:
             _header_fields(self._reader)  # the trailer, ignored
             self._ended = True
@@ -221,6 +221,13 @@ def open_tunnel(
     return sock
 
 
+def _shown(text: bytes | str) -> str:
+    """The start of a line received, printable, for a message."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    return "".join(c if c.isprintable() else "?" for c in text.strip()[:40])
+
+
 def _line(reader: Any) -> bytes:
     line = reader.readline(MAX_LINE + 1)
     if len(line) > MAX_LINE:
@@ -237,7 +244,7 @@ def _status_line(reader: Any) -> tuple[str, int, str]:
     version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
     code, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
-        raise ProtocolError(f"not an HTTP/1.x reply: {line[:40]!r}")
+        raise ProtocolError(f"not an HTTP/1.x reply, it began with {_shown(line)}")
     return version, int(code), reason.strip()
 
 
@@ -251,7 +258,7 @@ def _header_fields(reader: Any) -> list[tuple[str, str]]:
             continue
         name, colon, value = text.partition(":")
         if not colon or not name or name != name.strip():
-            raise ProtocolError(f"bad header line {line[:40]!r}")
+            raise ProtocolError(f"a header line without a name: {_shown(line)}")
         fields.append((name, value.strip()))
         if len(fields) > MAX_HEADERS:
             raise ProtocolError(f"more than {MAX_HEADERS} headers")
@@ -266,5 +273,5 @@ def _content_length(value: str) -> int:
     """A Content-Length (repeated as one value: the same number each time)."""
     values = {part.strip() for part in value.split(",")}
     if len(values) != 1 or not (number := values.pop()).isdigit():
-        raise ProtocolError(f"bad Content-Length {value[:40]!r}")
+        raise ProtocolError(f"a Content-Length that is not one number: {_shown(value)}")
     return int(number)

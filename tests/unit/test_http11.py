@@ -174,27 +174,27 @@ def test_a_connection_closed_before_a_reply(pair):
 
 
 @pytest.mark.parametrize(
-    "reply",
+    ("reply", "message"),
     [
-        b"SSH-2.0-OpenSSH\r\n\r\n",
-        b"HTTP/1.1 2000 OK\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000 + b"\r\n\r\n",
+        (b"SSH-2.0-OpenSSH\r\n\r\n", r"not an HTTP/1.x reply, it began with SSH-2.0-OpenSSH$"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", r"began with HTTP/1.1 2000 OK$"),
+        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", r"without a name: no colon here$"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", r"not one number: -1$"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n", r"not one number: 1, 2$"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000 + b"\r\n\r\n", "too long"),
     ],
 )
-def test_what_is_not_http_is_refused(pair, reply):
+def test_what_is_not_http_is_refused_in_plain_words(pair, reply, message):
     connection, server = pair
     threading.Thread(target=serve, args=(server, reply, True), daemon=True).start()
-    with pytest.raises(ProtocolError):
+    with pytest.raises(ProtocolError, match=message):
         connection.reply("GET")
 
 
 def test_a_bad_chunk_size_is_refused(pair):
     connection, server = pair
     serve(server, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", close=True)
-    with pytest.raises(ProtocolError):
+    with pytest.raises(ProtocolError, match=r"size is not a hex number: zz$"):
         connection.reply("GET").read()
 
 
