@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import mmap
 import os
 import subprocess
@@ -86,6 +87,7 @@ def push_task(store: Path, dest: str, auths: list[dict] | None = None, **extra) 
     return {"name": "push", "image": {"push": args}}
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mmap.restype = ctypes.c_void_p

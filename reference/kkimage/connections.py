@@ -61,7 +61,7 @@ class Response:
         data = self._raw.read(amount)
         left = self._raw.length
         if amount is not None and len(data) < amount and left:
-            raise IncompleteRead(len(data), left)
+            raise IncompleteRead(left)
         return data
 
     def read_some(self, amount: int) -> bytes:

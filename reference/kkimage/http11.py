@@ -28,9 +28,9 @@ class RemoteDisconnected(ConnectionResetError):
 
 
 class IncompleteRead(ProtocolError):
-    def __init__(self, got: int, expected: int | None) -> None:
-        more = f", {expected} more expected" if expected is not None else ""
-        super().__init__(f"the reply's body ended after {got} bytes{more}")
+    def __init__(self, missing: int | None = None) -> None:
+        more = f", {missing} bytes of its body missing" if missing is not None else ""
+        super().__init__(f"the connection ended before the reply did{more}")
 
 
 class Headers(Mapping[str, str]):
@@ -71,7 +71,6 @@ class Reply:
         )
         self.length: int | None = None  # what is left of a Content-Length body
         self._chunk_left: int | None = None  # chunked: of this chunk (0: read the next size)
-        self._ended = False
         if method == "HEAD" or self.status in _NO_BODY:
             self.length = 0
         elif _tokens(self.headers.get("Transfer-Encoding", ""))[-1:] == ["chunked"]:
@@ -129,7 +128,7 @@ class Reply:
         if got < span:
             self._ended, self.will_close = True, True
             if self._chunk_left is not None:
-                raise IncompleteRead(got, None)
+                raise IncompleteRead()
             if self.length is not None:
                 self.length -= got
             return
@@ -144,12 +143,10 @@ class Reply:
     def _next_chunk(self) -> bool:
         """Read the next chunk's size; False (and the trailer read) at the last chunk."""
         line = _line(self._reader)
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise ProtocolError(f"a chunk's size is not a hex number: {_shown(line)}") from None
-        if size < 0:
+        digits = line.split(b";", 1)[0].strip()
+        if not digits or digits.strip(b"0123456789abcdefABCDEF"):  # int() takes "-1", "0x1"
             raise ProtocolError(f"a chunk's size is not a hex number: {_shown(line)}")
+        size = int(digits, 16)
         if size == 0:
             _header_fields(self._reader)  # the trailer, ignored
             self._ended = True
@@ -228,19 +225,21 @@ def _shown(text: bytes | str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text.strip()[:40])
 
 
-def _line(reader: Any) -> bytes:
+def _line(reader: Any, at_start: bool = False) -> bytes:
+    """The next line of the reply; at its start, an ended connection is RemoteDisconnected
+    (a kept-alive connection the server had closed), anywhere else IncompleteRead."""
     line = reader.readline(MAX_LINE + 1)
     if len(line) > MAX_LINE:
         raise ProtocolError("a line of the reply is too long")
+    if not line and at_start:
+        raise RemoteDisconnected("the connection ended before a reply")
     if not line:
-        raise IncompleteRead(0, None)
+        raise IncompleteRead()
     return line
 
 
 def _status_line(reader: Any) -> tuple[str, int, str]:
-    line = reader.readline(MAX_LINE + 1)
-    if not line:
-        raise RemoteDisconnected("the connection ended before a reply")
+    line = _line(reader, at_start=True)
     version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
     code, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():

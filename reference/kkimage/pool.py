@@ -49,8 +49,7 @@ class Future(Generic[T]):
 
     def cancel(self) -> bool:
         """Cancelled, unless its work has started."""
-        if self._state == _PENDING:
-            self._end(_CANCELLED, None, None, only_if_pending=True)
+        self._end(_CANCELLED, None, None, only_if_pending=True)
         return self._state == _CANCELLED
 
     def _end(

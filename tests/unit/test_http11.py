@@ -182,6 +182,7 @@ def test_a_connection_closed_before_a_reply(pair):
         (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", r"not one number: -1$"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n", r"not one number: 1, 2$"),
         (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000 + b"\r\n\r\n", "too long"),
+        (b"HTTP/1.1 200 " + b"O" * 70000 + b"\r\n\r\n", "too long"),
     ],
 )
 def test_what_is_not_http_is_refused_in_plain_words(pair, reply, message):
@@ -191,10 +192,12 @@ def test_what_is_not_http_is_refused_in_plain_words(pair, reply, message):
         connection.reply("GET")
 
 
-def test_a_bad_chunk_size_is_refused(pair):
+@pytest.mark.parametrize("size", [b"zz", b"-1", b"0x5", b"1_0", b""])
+def test_a_bad_chunk_size_is_refused(pair, size):
     connection, server = pair
-    serve(server, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", close=True)
-    with pytest.raises(ProtocolError, match=r"size is not a hex number: zz$"):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    serve(server, head + size + b"\r\n" + b"x" * 20, close=True)
+    with pytest.raises(ProtocolError, match=f"size is not a hex number: {size.decode()}$"):
         connection.reply("GET").read()
 
 
